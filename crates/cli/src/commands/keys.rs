@@ -1,0 +1,199 @@
+//! `keys create | list | revoke`. A key is shown once, at creation; only its hash is stored.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Subcommand;
+use portcullis_identity::{GeneratedKey, KeyRecord};
+use portcullis_store::{Store, StoreError};
+use serde_json::json;
+
+use super::{StoreArgs, runtime};
+use crate::EXIT_CONFIG;
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it once.
+    Create {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        agent: String,
+        #[arg(long)]
+        role: String,
+        /// Lifetime, e.g. "30d", "12h".
+        #[arg(long, value_parser = humantime::parse_duration)]
+        expires_in: Option<Duration>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List keys (never their secrets).
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by id; takes effect at once.
+    Revoke {
+        #[command(flatten)]
+        store: StoreArgs,
+        id: String,
+    },
+}
+
+fn now_ms() -> i64 {
+    portcullis_gateway::state::now_ms()
+}
+
+fn valid_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'@'))
+}
+
+/// Create and store a key; returns the record and the token (to show once).
+pub async fn create(
+    store: &dyn Store,
+    tenant: &str,
+    agent: &str,
+    role: &str,
+    expires_in: Option<Duration>,
+) -> Result<(KeyRecord, String), StoreError> {
+    let k = GeneratedKey::generate();
+    let created = now_ms();
+    let record = KeyRecord {
+        id: k.id.clone(),
+        tenant: tenant.to_string(),
+        agent: agent.to_string(),
+        role: role.to_string(),
+        hash_hex: hex::encode(k.hash),
+        created_ms: created,
+        expires_ms: expires_in.map(|d| created.saturating_add(d.as_millis() as i64)),
+        revoked_ms: None,
+    };
+    store.insert_key(record.clone()).await?;
+    Ok((record, k.token))
+}
+
+/// The quickstart's key: created when the store has no key yet, else `None`.
+pub async fn quickstart_key(store: &dyn Store) -> Result<Option<String>, StoreError> {
+    if !store.list_keys().await?.is_empty() {
+        return Ok(None);
+    }
+    let (_, token) = create(store, "demo", "quickstart", "agent", None).await?;
+    Ok(Some(token))
+}
+
+fn key_json(k: &KeyRecord, now: i64) -> serde_json::Value {
+    let state = if k.revoked_ms.is_some() {
+        "revoked"
+    } else if k.expires_ms.is_some_and(|e| e <= now) {
+        "expired"
+    } else {
+        "active"
+    };
+    json!({
+        "id": k.id, "tenant": k.tenant, "agent": k.agent, "role": k.role,
+        "createdMs": k.created_ms, "expiresMs": k.expires_ms, "revokedMs": k.revoked_ms, "state": state,
+    })
+}
+
+pub fn run(cmd: KeysCommand) -> ExitCode {
+    crate::logging::init("warn");
+    let rt = runtime();
+    rt.block_on(async move {
+        match cmd {
+            KeysCommand::Create { store, tenant, agent, role, expires_in, json } => {
+                for (name, v) in [("--tenant", &tenant), ("--agent", &agent), ("--role", &role)] {
+                    if !valid_label(v) {
+                        eprintln!("error: {name} must be 1-128 characters of A-Z a-z 0-9 _ - . @");
+                        return ExitCode::from(EXIT_CONFIG);
+                    }
+                }
+                let (config, s) = match store.open() {
+                    Ok(x) => x,
+                    Err(c) => return c,
+                };
+                if let Some(c) = &config
+                    && !c.policy.roles.contains_key(&role)
+                {
+                    let mut known: Vec<&String> = c.policy.roles.keys().collect();
+                    known.sort();
+                    eprintln!("error: role '{role}' is not defined in the config (roles: {known:?})");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+                let result = create(s.as_ref(), &tenant, &agent, &role, expires_in).await;
+                s.close().await;
+                match result {
+                    Ok((rec, token)) => {
+                        if json {
+                            let mut v = key_json(&rec, now_ms());
+                            v["key"] = token.into();
+                            println!("{v}");
+                        } else {
+                            println!("key id:  {}\nkey:     {token}\n\nThis key is shown only once; only its hash is stored.", rec.id);
+                        }
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+            KeysCommand::List { store, json } => {
+                let (_, s) = match store.open() {
+                    Ok(x) => x,
+                    Err(c) => return c,
+                };
+                let keys = s.list_keys().await;
+                s.close().await;
+                match keys {
+                    Ok(keys) => {
+                        let now = now_ms();
+                        if json {
+                            println!("{}", serde_json::Value::Array(keys.iter().map(|k| key_json(k, now)).collect()));
+                        } else {
+                            println!("{:<14} {:<16} {:<16} {:<12} STATE", "ID", "TENANT", "AGENT", "ROLE");
+                            for k in &keys {
+                                let v = key_json(k, now);
+                                println!("{:<14} {:<16} {:<16} {:<12} {}", k.id, k.tenant, k.agent, k.role, v["state"].as_str().unwrap_or(""));
+                            }
+                        }
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+            KeysCommand::Revoke { store, id } => {
+                let (_, s) = match store.open() {
+                    Ok(x) => x,
+                    Err(c) => return c,
+                };
+                let r = s.revoke_key(&id, now_ms()).await;
+                s.close().await;
+                match r {
+                    Ok(true) => {
+                        println!("revoked {id}");
+                        ExitCode::SUCCESS
+                    }
+                    Ok(false) => {
+                        eprintln!("error: no key with id '{id}'");
+                        ExitCode::FAILURE
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+        }
+    })
+}

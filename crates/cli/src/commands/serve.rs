@@ -1,0 +1,186 @@
+//! `serve` and `quickstart`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+use portcullis_control::Config;
+use portcullis_store::Store;
+use tokio_util::sync::CancellationToken;
+
+use super::{env_lookup, load_config, open_store, runtime};
+use crate::{EXIT_CONFIG, EXIT_UNAVAILABLE};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    #[arg(long)]
+    config: PathBuf,
+    /// Listen address (overrides server.listen), e.g. 127.0.0.1:0 for any free port.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Data directory (overrides store.data_dir).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct QuickstartArgs {
+    /// Listen address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Data directory for keys and the ledger.
+    #[arg(long, default_value = ".portcullis")]
+    data_dir: PathBuf,
+}
+
+/// The quickstart config, built into the binary so the quickstart runs from anywhere.
+const QUICKSTART_TOML: &str = include_str!("../../../../examples/quickstart.toml");
+
+pub fn serve(a: ServeArgs) -> ExitCode {
+    let config = match load_config(&a.config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    start(config, a.listen, a.data_dir, None)
+}
+
+pub fn quickstart(a: QuickstartArgs) -> ExitCode {
+    let config = match Config::from_bytes(QUICKSTART_TOML.as_bytes(), Path::new(".")) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("built-in quickstart config is invalid: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    start(config, Some(a.listen), Some(a.data_dir), Some(Quickstart))
+}
+
+struct Quickstart;
+
+fn start(
+    mut config: Config,
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    quick: Option<Quickstart>,
+) -> ExitCode {
+    crate::logging::init("info");
+    if let Some(l) = listen {
+        config.server.listen = l;
+    }
+    if let Some(d) = data_dir {
+        config.store.data_dir = d;
+    }
+    if !config.server.listen.ip().is_loopback()
+        && config
+            .server
+            .allowed_hosts
+            .iter()
+            .all(|h| ["localhost", "127.0.0.1", "::1"].contains(&h.as_str()))
+    {
+        eprintln!(
+            "error: server.allowed_hosts must be set when listening on a non-loopback address ({})",
+            config.server.listen
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let self_exe = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: cannot find this executable's path: {e}");
+            return ExitCode::from(EXIT_UNAVAILABLE);
+        }
+    };
+    let rt = runtime();
+    rt.block_on(async move {
+        let listener = match portcullis_gateway::bind(config.server.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_UNAVAILABLE);
+            }
+        };
+        let store = match open_store(&config.store.sqlite_path(), config.store.busy_timeout) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        let quick_key = match quick {
+            Some(Quickstart) => match super::keys::quickstart_key(store.as_ref()).await {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    eprintln!("error: cannot create the quickstart key: {e}");
+                    return ExitCode::from(EXIT_UNAVAILABLE);
+                }
+            },
+            None => None,
+        };
+        let shutdown = CancellationToken::new();
+        tokio::spawn(wait_for_signal(shutdown.clone()));
+        let base_path = config.server.base_path.clone();
+        let store: std::sync::Arc<dyn Store> = store;
+        let result = portcullis_gateway::run(
+            config,
+            store,
+            listener,
+            self_exe,
+            &env_lookup,
+            shutdown,
+            |running| {
+                let url = format!("http://{}{}", running.addr, base_path);
+                println!("portcullis listening on {url}");
+                if let Some(key) = &quick_key {
+                    print_quickstart(&url, key);
+                }
+            },
+        )
+        .await;
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_UNAVAILABLE)
+            }
+        }
+    })
+}
+
+fn print_quickstart(url: &str, key: &Option<String>) {
+    match key {
+        Some(k) => println!(
+            "\nA new agent key was created (tenant demo, agent quickstart, role agent).\n\
+             It is shown only this once; only its hash is stored:\n\n    {k}\n\n\
+             Connect any MCP client to {url} with the header\n    Authorization: Bearer {k}\n\
+             For example:\n    curl -s {url} -H 'Authorization: Bearer {k}' -H 'Content-Type: application/json' \\\n      \
+             -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{{}},\"clientInfo\":{{\"name\":\"curl\",\"version\":\"1\"}}}}}}' -i\n"
+        ),
+        None => println!(
+            "\nThe quickstart key was created on an earlier run and is not shown again.\n\
+             Create another with:\n    portcullis keys create --data-dir <DATA_DIR> --tenant demo --agent me --role agent\n"
+        ),
+    }
+    std::io::Write::flush(&mut std::io::stdout()).ok();
+}
+
+async fn wait_for_signal(token: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                token.cancel();
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    token.cancel();
+}

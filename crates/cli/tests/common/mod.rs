@@ -1,0 +1,385 @@
+//! Test harness: the real `portcullis` binary on 127.0.0.1:0 with the demo server as a real
+//! stdio child, driven over loopback by a real HTTP client.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_portcullis")
+}
+
+/// A config with the demo server (fault tools on) as upstream `demo`, the given policy mode,
+/// and the roles tests use. `extra` is appended verbatim.
+pub fn demo_config(mode: &str, extra: &str) -> String {
+    format!(
+        r#"
+[server]
+shutdown_grace = "10s"
+
+[policy]
+mode = "{mode}"
+
+[roles.reader]
+allow = ["demo.notes_read", "demo.echo"]
+
+[roles.agent]
+allow = ["demo.*"]
+allow_write = true
+
+[roles.viewer]
+allow = ["demo.*"]
+
+[roles.admin]
+allow = ["*"]
+allow_write = true
+allow_destructive = true
+
+[[upstreams]]
+name = "demo"
+transport = "stdio"
+command = "{bin}"
+args = ["demo-server", "--test-tools"]
+timeout = "3s"
+
+{extra}
+"#,
+        bin = bin()
+    )
+}
+
+pub struct Gateway {
+    pub child: Child,
+    pub base: String,
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub stdout: mpsc::Receiver<String>,
+}
+
+impl Gateway {
+    pub fn start(config_text: &str) -> Gateway {
+        Self::try_start(config_text).expect("gateway did not start")
+    }
+
+    pub fn try_start(config_text: &str) -> Result<Gateway, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("portcullis.toml");
+        std::fs::write(&config, config_text).unwrap();
+        let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+        let mut child = Command::new(bin())
+            .args(["serve", "--config"])
+            .arg(&config)
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let url = loop {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => {
+                    if let Some(u) = line.strip_prefix("portcullis listening on ") {
+                        break u.trim().to_string();
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    let log =
+                        std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
+                    return Err(format!("no listening line; stderr:\n{log}"));
+                }
+            }
+        };
+        let base = url.trim_end_matches("/mcp").to_string();
+        Ok(Gateway {
+            child,
+            base,
+            url,
+            dir,
+            config,
+            stdout: rx,
+        })
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir().join("portcullis.db")
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    /// `portcullis keys create ... --json`; returns (id, key).
+    pub fn key(&self, role: &str, extra: &[&str]) -> (String, String) {
+        let out = Command::new(bin())
+            .args(["keys", "create", "--config"])
+            .arg(&self.config)
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args([
+                "--tenant",
+                "t1",
+                "--agent",
+                &format!("agent-{role}"),
+                "--role",
+                role,
+                "--json",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "keys create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (
+            v["id"].as_str().unwrap().to_string(),
+            v["key"].as_str().unwrap().to_string(),
+        )
+    }
+
+    pub fn revoke(&self, id: &str) {
+        let out = Command::new(bin())
+            .args(["keys", "revoke", "--data-dir"])
+            .arg(self.data_dir())
+            .arg(id)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub fn sigterm(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Wait for exit, up to `secs`.
+    pub fn wait_exit(&mut self, secs: u64) -> Option<std::process::ExitStatus> {
+        for _ in 0..secs * 20 {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn http() -> reqwest::Client {
+    // reqwest is built without a default TLS provider; the binary installs ring, so do the tests.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The error contract, from an HTTP error body or a JSON-RPC error's data.
+    pub fn error_code(&self) -> Option<&str> {
+        self.body["error"]["data"]["code"]
+            .as_str()
+            .or_else(|| self.body["code"].as_str())
+    }
+    pub fn session(&self) -> Option<String> {
+        self.headers
+            .get("mcp-session-id")
+            .map(|v| v.to_str().unwrap().to_string())
+    }
+}
+
+pub async fn post_raw(
+    url: &str,
+    key: Option<&str>,
+    session: Option<&str>,
+    body: impl Into<reqwest::Body>,
+    extra: &[(&str, &str)],
+) -> Reply {
+    let mut rb = http()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body);
+    if let Some(k) = key {
+        rb = rb.header("authorization", format!("Bearer {k}"));
+    }
+    if let Some(s) = session {
+        rb = rb.header("mcp-session-id", s);
+    }
+    let mut req = rb.build().unwrap();
+    for (k, v) in extra {
+        req.headers_mut().insert(
+            reqwest::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            reqwest::header::HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    let resp = http().execute(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub async fn rpc(
+    url: &str,
+    key: &str,
+    session: Option<&str>,
+    method: &str,
+    params: Value,
+) -> Reply {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    post_raw(url, Some(key), session, body.to_string(), &[]).await
+}
+
+/// Initialize a session; returns its id.
+pub async fn initialize(url: &str, key: &str) -> String {
+    let r = rpc(
+        url,
+        key,
+        None,
+        "initialize",
+        json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let sid = r.session().expect("session id");
+    let n = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let ack = post_raw(url, Some(key), Some(&sid), n.to_string(), &[]).await;
+    assert_eq!(ack.status, 202);
+    sid
+}
+
+pub async fn call(
+    url: &str,
+    key: &str,
+    sid: &str,
+    tool: &str,
+    args: Value,
+    meta: Option<Value>,
+) -> Reply {
+    let mut params = json!({"name": tool, "arguments": args});
+    if let Some(m) = meta {
+        params["_meta"] = m;
+    }
+    rpc(url, key, Some(sid), "tools/call", params).await
+}
+
+pub fn text_of(result: &Value) -> String {
+    result["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Rows of the ledger as parsed records, read straight from the SQLite file.
+pub fn ledger(db: &Path) -> Vec<Value> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut stmt = conn
+        .prepare("SELECT record FROM ledger ORDER BY seq")
+        .unwrap();
+    stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|b| serde_json::from_slice(&b.unwrap()).unwrap())
+        .collect()
+}
+
+/// The demo server over streamable HTTP, as a real child process on 127.0.0.1:0.
+pub struct DemoHttp {
+    pub child: Child,
+    pub url: String,
+}
+
+impl DemoHttp {
+    pub fn start(extra: &[&str]) -> DemoHttp {
+        let mut child = Command::new(bin())
+            .args(["demo-server", "--http", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(out).lines();
+        let url = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(u) = line.strip_prefix("demo server listening on ") {
+                        break u.trim().to_string();
+                    }
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("the demo server did not start");
+                }
+            }
+        };
+        DemoHttp { child, url }
+    }
+}
+
+impl Drop for DemoHttp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `demo_config`'s roles, with the demo server reached over HTTP at `url` as upstream `demo`.
+pub fn demo_http_config(mode: &str, url: &str) -> String {
+    let stdio = demo_config(mode, "");
+    let start = stdio.find("[[upstreams]]").unwrap();
+    format!(
+        "{}[[upstreams]]\nname = \"demo\"\ntransport = \"http\"\nurl = \"{url}\"\ntimeout = \"3s\"\n",
+        &stdio[..start]
+    )
+}

@@ -1,0 +1,111 @@
+//! Identity through the real gateway: missing, bad, expired and revoked keys; sessions bound
+//! to their principal.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn keys_are_checked_on_every_request() {
+    let gw = Gateway::start(&demo_config("read-only", ""));
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}).to_string();
+
+    let r = post_raw(&gw.url, None, None, init.clone(), &[]).await;
+    assert_eq!(
+        (r.status, r.error_code()),
+        (401, Some("missing_credentials"))
+    );
+    assert!(
+        r.body["correlationId"].is_string()
+            && r.body["guidance"].is_string()
+            && r.body["reason"].is_string()
+    );
+    assert_eq!(r.headers["www-authenticate"], "Bearer");
+
+    let r = post_raw(&gw.url, Some("not-a-key"), None, init.clone(), &[]).await;
+    assert_eq!(
+        (r.status, r.error_code()),
+        (401, Some("invalid_credentials"))
+    );
+
+    let (_, good) = gw.key("reader", &[]);
+    let mut forged = good.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let r = post_raw(&gw.url, Some(&forged), None, init.clone(), &[]).await;
+    assert_eq!(
+        (r.status, r.error_code()),
+        (401, Some("invalid_credentials"))
+    );
+
+    let r = post_raw(&gw.url, None, None, init.clone(), &[("x-mcp-key", &good)]).await;
+    assert_eq!(r.status, 200, "X-MCP-KEY is accepted: {:?}", r.body);
+
+    let (_, short) = gw.key("reader", &["--expires-in", "1s"]);
+    assert_eq!(
+        post_raw(&gw.url, Some(&short), None, init.clone(), &[])
+            .await
+            .status,
+        200
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let r = post_raw(&gw.url, Some(&short), None, init.clone(), &[]).await;
+    assert_eq!(
+        (r.status, r.error_code()),
+        (401, Some("credential_expired"))
+    );
+
+    let (id, revokable) = gw.key("reader", &[]);
+    let sid = initialize(&gw.url, &revokable).await;
+    gw.revoke(&id);
+    let r = rpc(&gw.url, &revokable, Some(&sid), "tools/list", json!({})).await;
+    assert_eq!(
+        (r.status, r.error_code()),
+        (401, Some("credential_revoked")),
+        "revocation applies at once"
+    );
+}
+
+#[tokio::test]
+async fn a_session_cannot_be_used_by_another_principal() {
+    let gw = Gateway::start(&demo_config("read-only", ""));
+    let (_, alice) = gw.key("reader", &[]);
+    let (_, mallory) = gw.key("admin", &[]);
+    let sid = initialize(&gw.url, &alice).await;
+    let r = rpc(&gw.url, &mallory, Some(&sid), "tools/list", json!({})).await;
+    assert_eq!((r.status, r.error_code()), (403, Some("session_forbidden")));
+    let r = rpc(&gw.url, &alice, Some(&sid), "tools/list", json!({})).await;
+    assert_eq!(r.status, 200);
+
+    let r = rpc(
+        &gw.url,
+        &alice,
+        Some("0123456789abcdef0123456789abcdef"),
+        "tools/list",
+        json!({}),
+    )
+    .await;
+    assert_eq!((r.status, r.error_code()), (404, Some("session_not_found")));
+    let r = rpc(&gw.url, &alice, None, "tools/list", json!({})).await;
+    assert_eq!((r.status, r.error_code()), (400, Some("session_required")));
+
+    let del = http()
+        .delete(&gw.url)
+        .bearer_auth(&mallory)
+        .header("mcp-session-id", &sid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), 403);
+    let del = http()
+        .delete(&gw.url)
+        .bearer_auth(&alice)
+        .header("mcp-session-id", &sid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), 204);
+    let r = rpc(&gw.url, &alice, Some(&sid), "tools/list", json!({})).await;
+    assert_eq!(r.error_code(), Some("session_not_found"));
+}

@@ -1,0 +1,138 @@
+//! Upstream failures through the real gateway: a crashing stdio child is restarted, a slow one
+//! times out, garbage and wrong ids are refused with stable codes.
+
+mod common;
+#[path = "common/fault_upstream.rs"]
+mod fault_upstream;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_crashed_stdio_upstream_is_restarted() {
+    let gw = Gateway::start(&demo_config("read-only", ""));
+    let (_, key) = gw.key("admin", &[]);
+    let sid = initialize(&gw.url, &key).await;
+    let r = call(&gw.url, &key, &sid, "demo.crash", json!({}), None).await;
+    assert_eq!(r.error_code(), Some("upstream_unavailable"), "{:?}", r.body);
+    let mut ok = false;
+    for _ in 0..100 {
+        let r = call(
+            &gw.url,
+            &key,
+            &sid,
+            "demo.echo",
+            json!({"text": "back"}),
+            None,
+        )
+        .await;
+        if text_of(&r.body) == "back" {
+            ok = true;
+            break;
+        }
+        assert_eq!(r.error_code(), Some("upstream_unavailable"), "{:?}", r.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ok, "the upstream came back");
+    let ready: serde_json::Value = http()
+        .get(format!("{}/ready", gw.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        ready["upstreams"][0]["restarts"].as_u64().unwrap() >= 1,
+        "{ready}"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_upstream_times_out() {
+    let gw = Gateway::start(
+        &demo_config("read-only", "").replace("timeout = \"3s\"", "timeout = \"300ms\""),
+    );
+    let (_, key) = gw.key("admin", &[]);
+    let sid = initialize(&gw.url, &key).await;
+    let r = call(&gw.url, &key, &sid, "demo.slow", json!({"ms": 5000}), None).await;
+    assert_eq!(r.error_code(), Some("upstream_timeout"), "{:?}", r.body);
+    let recs = ledger(&gw.db_path());
+    assert_eq!(recs.last().unwrap()["code"], "upstream_timeout");
+    let r = call(
+        &gw.url,
+        &key,
+        &sid,
+        "demo.echo",
+        json!({"text": "still here"}),
+        None,
+    )
+    .await;
+    assert_eq!(text_of(&r.body), "still here");
+}
+
+#[tokio::test]
+async fn garbage_on_a_stdio_upstream_is_refused_and_the_child_restarted() {
+    let gw = Gateway::start(&demo_config("read-only", ""));
+    let (_, key) = gw.key("admin", &[]);
+    let sid = initialize(&gw.url, &key).await;
+    let r = call(&gw.url, &key, &sid, "demo.emit_garbage", json!({}), None).await;
+    assert_eq!(
+        r.error_code(),
+        Some("upstream_invalid_response"),
+        "{:?}",
+        r.body
+    );
+    let mut ok = false;
+    for _ in 0..100 {
+        let r = call(
+            &gw.url,
+            &key,
+            &sid,
+            "demo.echo",
+            json!({"text": "clean"}),
+            None,
+        )
+        .await;
+        if text_of(&r.body) == "clean" {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ok);
+}
+
+// Multi-threaded: the in-process upstream must answer while Gateway::start blocks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_upstream_wrong_ids_and_garbage_are_refused() {
+    let (url, _st) = fault_upstream::start().await;
+    let cfg = format!(
+        "[roles.reader]\nallow = [\"*\"]\n\n[[upstreams]]\nname = \"faulty\"\ntransport = \"http\"\nurl = \"{url}\"\ntimeout = \"2s\"\n"
+    );
+    let gw = Gateway::start(&cfg);
+    let (_, key) = gw.key("reader", &[]);
+    let sid = initialize(&gw.url, &key).await;
+    let r = call(&gw.url, &key, &sid, "faulty.wrong_id", json!({}), None).await;
+    assert_eq!(
+        r.error_code(),
+        Some("upstream_invalid_response"),
+        "{:?}",
+        r.body
+    );
+    let r = call(&gw.url, &key, &sid, "faulty.garbage", json!({}), None).await;
+    assert_eq!(
+        r.error_code(),
+        Some("upstream_invalid_response"),
+        "{:?}",
+        r.body
+    );
+    let r = call(&gw.url, &key, &sid, "faulty.probe", json!({}), None).await;
+    assert!(
+        text_of(&r.body).starts_with("decision records"),
+        "{:?}",
+        r.body
+    );
+}

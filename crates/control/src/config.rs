@@ -1,0 +1,176 @@
+//! Typed configuration. `raw.rs` mirrors the TOML file (unknown fields refused); `validate.rs`
+//! turns it into the domain types below, collecting every error with the field it concerns.
+//! Every field is documented in the README's config reference.
+
+mod raw;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use portcullis_policy::{Mode, Policy};
+use regex::Regex;
+
+use crate::SecretRef;
+
+pub use validate::CONFORMANCE_ROLE;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub policy: Policy,
+    /// Mode as written in the file (before `demo_mode`).
+    pub configured_mode: Mode,
+    /// `demo_mode = true` forces read-only whatever else is set.
+    pub demo_mode: bool,
+    pub audit: AuditConfig,
+    pub upstreams: Vec<UpstreamConfig>,
+    /// Lower-case hex SHA-256 of the config file's bytes.
+    pub hash: String,
+    /// Directory the config file is in; relative paths in it are relative to here.
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub base_path: String,
+    /// Host names (without port) accepted in the Host header.
+    pub allowed_hosts: Vec<String>,
+    /// Exact origins accepted in an Origin header; requests without Origin are accepted.
+    pub allowed_origins: Vec<String>,
+    pub max_body_bytes: usize,
+    pub metrics: bool,
+    pub shutdown_grace: Duration,
+    /// Interval of SSE keep-alive comments on open streams.
+    pub sse_keep_alive: Duration,
+    /// A legacy session unused this long is forgotten.
+    pub session_idle_timeout: Duration,
+    /// Most legacy sessions held at once.
+    pub max_sessions: usize,
+    /// Loopback-only test profile without authentication: every request acts as the principal
+    /// of role `conformance`. Refused on a non-loopback address; never on by default.
+    pub conformance_profile: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Data directory (keys, ledger). `--data-dir` overrides it.
+    pub data_dir: PathBuf,
+    /// SQLite file name inside the data directory.
+    pub sqlite_file: String,
+    pub busy_timeout: Duration,
+}
+
+impl StoreConfig {
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir.join(&self.sqlite_file)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// Patterns whose matches are replaced by `[REDACTED]` in argument previews (in addition
+    /// to API keys and bearer tokens, which are always redacted).
+    pub redact: Vec<Regex>,
+    pub preview_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    pub name: String,
+    /// Prefix of its tools' and prompts' names (`namespace.tool`); empty exposes them as they
+    /// are. Defaults to `name`.
+    pub namespace: String,
+    pub transport: Transport,
+    pub timeout: Duration,
+    pub max_response_bytes: usize,
+    pub protocol_version: String,
+}
+
+/// An environment value for a stdio child: a literal, or a reference resolved at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvValue {
+    Literal(String),
+    Secret(SecretRef),
+}
+
+#[derive(Debug, Clone)]
+pub enum Transport {
+    Stdio {
+        /// Program to run; `@portcullis` means this same binary.
+        command: String,
+        args: Vec<String>,
+        env: Vec<(String, EnvValue)>,
+        cwd: Option<PathBuf>,
+    },
+    Http {
+        url: String,
+        headers: Vec<(String, SecretRef)>,
+    },
+}
+
+/// One problem with the config, naming its field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {message}")]
+    Read { path: String, message: String },
+    #[error("{}", .0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<FieldError>),
+}
+
+impl ConfigError {
+    pub fn errors(&self) -> Vec<FieldError> {
+        match self {
+            ConfigError::Read { path, message } => vec![FieldError {
+                field: "(file)".into(),
+                message: format!("cannot read {path}: {message}"),
+            }],
+            ConfigError::Invalid(v) => v.clone(),
+        }
+    }
+}
+
+impl Config {
+    /// Read and validate a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let bytes = std::fs::read(path).map_err(|e| ConfigError::Read {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let base_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+        Config::from_bytes(&bytes, &base_dir)
+    }
+
+    /// Validate config text; relative paths resolve against `base_dir`.
+    pub fn from_bytes(bytes: &[u8], base_dir: &Path) -> Result<Config, ConfigError> {
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            ConfigError::Invalid(vec![FieldError {
+                field: "(file)".into(),
+                message: format!("not UTF-8: {e}"),
+            }])
+        })?;
+        let raw = raw::parse(text)?;
+        validate::validate(raw, bytes, base_dir)
+    }
+
+    /// The mode in force: read-only whenever `demo_mode` is on.
+    pub fn effective_mode(&self) -> Mode {
+        self.policy.mode
+    }
+}
+
+#[cfg(test)]
+mod tests;

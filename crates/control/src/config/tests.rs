@@ -1,0 +1,221 @@
+use std::path::Path;
+
+use super::*;
+
+fn load(text: &str) -> Result<Config, ConfigError> {
+    Config::from_bytes(text.as_bytes(), Path::new("/etc/portcullis"))
+}
+
+fn fields(text: &str) -> Vec<String> {
+    load(text)
+        .unwrap_err()
+        .errors()
+        .into_iter()
+        .map(|e| e.field)
+        .collect()
+}
+
+const FULL: &str = r#"
+[server]
+listen = "127.0.0.1:9000"
+base_path = "/gateway"
+allowed_origins = ["https://app.example.com"]
+max_body_bytes = 65536
+metrics = false
+shutdown_grace = "5s"
+
+[store]
+data_dir = "data"
+busy_timeout = "500ms"
+
+[policy]
+mode = "enforce"
+[[policy.classes]]
+pattern = "demo.notes_*"
+class = "write"
+
+[roles.reader]
+allow = ["demo.*"]
+
+[roles.admin]
+allow = ["*"]
+allow_write = true
+allow_destructive = true
+
+[audit]
+redact = ["(?i)password"]
+preview_bytes = 128
+
+[[upstreams]]
+name = "demo"
+transport = "stdio"
+command = "@portcullis"
+args = ["demo-server"]
+env = { LOG_LEVEL = "info", TOKEN = "env:DEMO_TOKEN" }
+
+[[upstreams]]
+name = "remote"
+transport = "http"
+url = "https://tools.example.com/mcp"
+headers = { Authorization = "env:REMOTE_AUTH" }
+timeout = "2s"
+"#;
+
+#[test]
+fn a_full_config_loads_into_domain_types() {
+    let c = load(FULL).unwrap();
+    assert_eq!(c.server.listen.port(), 9000);
+    assert_eq!(c.server.base_path, "/gateway");
+    assert!(!c.server.metrics);
+    assert_eq!(c.server.shutdown_grace, Duration::from_secs(5));
+    assert_eq!(c.store.data_dir, Path::new("/etc/portcullis/data"));
+    assert_eq!(c.store.busy_timeout, Duration::from_millis(500));
+    assert_eq!(c.effective_mode(), Mode::Enforce);
+    assert_eq!(c.policy.roles.len(), 2);
+    assert!(c.policy.roles["admin"].allow_destructive);
+    assert_eq!(c.upstreams.len(), 2);
+    match &c.upstreams[0].transport {
+        Transport::Stdio { command, env, .. } => {
+            assert_eq!(command, "@portcullis");
+            assert!(env.contains(&(
+                "TOKEN".into(),
+                EnvValue::Secret(SecretRef::Env("DEMO_TOKEN".into()))
+            )));
+            assert!(env.contains(&("LOG_LEVEL".into(), EnvValue::Literal("info".into()))));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.upstreams[1].timeout, Duration::from_secs(2));
+    assert_eq!(c.hash.len(), 64);
+}
+
+#[test]
+fn an_empty_file_gives_safe_defaults() {
+    let c = load("").unwrap();
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.server.base_path, "/mcp");
+    assert_eq!(
+        c.server.allowed_hosts,
+        vec!["localhost", "127.0.0.1", "::1"]
+    );
+    assert!(c.server.allowed_origins.is_empty());
+    assert_eq!(c.server.max_body_bytes, 1024 * 1024);
+    assert_eq!(c.effective_mode(), Mode::ReadOnly);
+    assert!(c.policy.roles.is_empty());
+    assert!(c.upstreams.is_empty());
+}
+
+#[test]
+fn demo_mode_forces_read_only() {
+    let c = load("[policy]\nmode = \"enforce\"\ndemo_mode = true\n").unwrap();
+    assert_eq!(c.configured_mode, Mode::Enforce);
+    assert_eq!(c.effective_mode(), Mode::ReadOnly);
+}
+
+#[test]
+fn every_error_is_reported_with_its_field() {
+    let f = fields(
+        r#"
+[server]
+listen = "nowhere"
+base_path = "mcp/"
+max_body_bytes = 1
+shutdown_grace = "soon"
+allowed_origins = ["example.com"]
+[policy]
+mode = "yolo"
+[[policy.classes]]
+pattern = "x"
+class = "maybe"
+[roles.reader]
+allow = ["demo.["]
+[audit]
+redact = ["("]
+[[upstreams]]
+name = "Bad.Name"
+transport = "stdio"
+[[upstreams]]
+name = "web"
+transport = "http"
+url = "ftp://x"
+headers = { Authorization = "Bearer abc", Host = "env:X" }
+[[upstreams]]
+name = "web"
+transport = "carrier-pigeon"
+"#,
+    );
+    for expected in [
+        "server.listen",
+        "server.base_path",
+        "server.max_body_bytes",
+        "server.shutdown_grace",
+        "server.allowed_origins[0]",
+        "policy.mode",
+        "policy.classes[0].class",
+        "roles.reader.allow",
+        "audit.redact[0]",
+        "upstreams[0].name",
+        "upstreams[0].command",
+        "upstreams[1].url",
+        "upstreams[1].headers.Authorization",
+        "upstreams[1].headers.Host",
+        "upstreams[2].name",
+        "upstreams[2].transport",
+    ] {
+        assert!(
+            f.contains(&expected.to_string()),
+            "missing {expected} in {f:?}"
+        );
+    }
+}
+
+#[test]
+fn unknown_fields_and_wrong_types_name_their_field() {
+    assert_eq!(
+        fields("[server]\nlisten_on = \"x\"\n"),
+        vec!["server.listen_on"]
+    );
+    assert_eq!(
+        fields("[server]\nmetrics = \"yes\"\n"),
+        vec!["server.metrics"]
+    );
+    assert_eq!(
+        fields("[[upstreams]]\nname = 3\n"),
+        vec!["upstreams[0].name"]
+    );
+    let syntax = load("[server\n").unwrap_err().errors();
+    assert_eq!(syntax.len(), 1);
+    assert!(syntax[0].message.contains("line"), "{:?}", syntax[0]);
+}
+
+#[test]
+fn a_public_listener_needs_an_explicit_host_allowlist() {
+    assert_eq!(
+        fields("[server]\nlisten = \"0.0.0.0:8080\"\n"),
+        vec!["server.allowed_hosts"]
+    );
+    let c = load("[server]\nlisten = \"0.0.0.0:8080\"\nallowed_hosts = [\"gw.example.com\"]\n")
+        .unwrap();
+    assert_eq!(c.server.allowed_hosts, vec!["gw.example.com"]);
+}
+
+#[test]
+fn hostile_and_oversized_input_is_refused_cleanly() {
+    assert!(Config::from_bytes(&[0xff, 0xfe, 0x00], Path::new(".")).is_err());
+    let huge = format!(
+        "[roles.r]\nallow = [{}]\n",
+        vec!["\"a*\""; 10_000].join(",")
+    );
+    assert!(load(&huge).is_ok());
+    assert_eq!(
+        fields(&format!("[roles.{}]\n", "r".repeat(100))),
+        vec![format!("roles.{}", "r".repeat(100))]
+    );
+    assert!(load("[audit]\nredact = [\"(a{1000}){1000}\"]\n").is_err());
+}
+
+#[test]
+fn a_missing_file_is_a_read_error() {
+    let err = Config::load(Path::new("/nonexistent/portcullis.toml")).unwrap_err();
+    assert!(matches!(err, ConfigError::Read { .. }));
+}

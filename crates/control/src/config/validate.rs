@@ -1,0 +1,517 @@
+//! Raw config → domain config. Every problem is collected, each naming its field.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use portcullis_policy::{ClassRule, ClassRules, Mode, Policy, Role, ToolClass};
+use portcullis_protocol::mcp;
+use sha2::{Digest, Sha256};
+
+use super::raw::{RawConfig, RawUpstream};
+use super::*;
+
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * 1024;
+
+/// The role every request acts with under `server.conformance_profile`.
+pub const CONFORMANCE_ROLE: &str = "conformance";
+
+/// Protocol revisions the gateway can speak to an upstream.
+pub const UPSTREAM_PROTOCOL_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26"];
+
+/// Headers the gateway sets itself, which config may not override.
+const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "content-type",
+    "accept",
+    "mcp-session-id",
+    "mcp-protocol-version",
+    "transfer-encoding",
+    "connection",
+];
+
+#[derive(Default)]
+struct Errors(Vec<FieldError>);
+
+impl Errors {
+    fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    fn duration(
+        &mut self,
+        field: &str,
+        v: Option<&str>,
+        default: Duration,
+        max: Duration,
+    ) -> Duration {
+        let Some(v) = v else { return default };
+        match humantime::parse_duration(v) {
+            Ok(d) if d.is_zero() => {
+                self.add(field, "must be greater than zero");
+                default
+            }
+            Ok(d) if d > max => {
+                self.add(
+                    field,
+                    format!("must be at most {}", humantime::format_duration(max)),
+                );
+                default
+            }
+            Ok(d) => d,
+            Err(e) => {
+                self.add(
+                    field,
+                    format!("'{v}' is not a duration like \"30s\" or \"500ms\": {e}"),
+                );
+                default
+            }
+        }
+    }
+
+    fn bytes(&mut self, field: &str, v: Option<u64>, default: u64, min: u64, max: u64) -> usize {
+        let v = v.unwrap_or(default);
+        if v < min || v > max {
+            self.add(field, format!("must be between {min} and {max} bytes"));
+            return default as usize;
+        }
+        v as usize
+    }
+}
+
+fn is_env_name(s: &str) -> bool {
+    let mut b = s.bytes();
+    matches!(b.next(), Some(c) if c.is_ascii_uppercase() || c == b'_')
+        && b.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_')
+}
+
+fn is_header_name(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+}
+
+fn is_role_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
+}
+
+/// `scheme://host[:port]`, or `scheme://host:*` for any port.
+fn is_origin(s: &str) -> bool {
+    let s = s.strip_suffix(":*").unwrap_or(s);
+    let rest = s
+        .strip_prefix("http://")
+        .or_else(|| s.strip_prefix("https://"));
+    rest.is_some_and(|r| {
+        !r.is_empty()
+            && !r.contains('/')
+            && !r.contains('?')
+            && !r.contains('#')
+            && !r.contains(' ')
+    })
+}
+
+fn resolve_path(base: &Path, p: &str) -> PathBuf {
+    let p = PathBuf::from(p);
+    if p.is_absolute() { p } else { base.join(p) }
+}
+
+pub(super) fn validate(
+    raw: RawConfig,
+    bytes: &[u8],
+    base_dir: &Path,
+) -> Result<Config, ConfigError> {
+    let mut e = Errors::default();
+
+    // [server]
+    let s = raw.server;
+    let listen: SocketAddr = match s.listen.as_deref().unwrap_or("127.0.0.1:8080").parse() {
+        Ok(a) => a,
+        Err(_) => {
+            e.add(
+                "server.listen",
+                "must be an IP address and port, e.g. \"127.0.0.1:8080\"",
+            );
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        }
+    };
+    let base_path = s.base_path.unwrap_or_else(|| "/mcp".into());
+    let path_ok = base_path.starts_with('/')
+        && base_path.len() > 1
+        && !base_path.ends_with('/')
+        && base_path
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'/' | b'-' | b'_' | b'.'))
+        && !["/health", "/ready", "/metrics", "/api"]
+            .iter()
+            .any(|p| base_path == *p || base_path.starts_with(&format!("{p}/")));
+    if !path_ok {
+        e.add(
+            "server.base_path",
+            "must look like \"/mcp\" (a leading slash, no trailing slash, not an ops path)",
+        );
+    }
+    let allowed_hosts = match s.allowed_hosts {
+        Some(h) => {
+            for (i, host) in h.iter().enumerate() {
+                if host.is_empty()
+                    || host.contains([':', '/', ' ']) && host.parse::<std::net::Ipv6Addr>().is_err()
+                {
+                    e.add(
+                        format!("server.allowed_hosts[{i}]"),
+                        "must be a host name or IP without port",
+                    );
+                }
+            }
+            if h.is_empty() {
+                e.add("server.allowed_hosts", "must not be empty");
+            }
+            h.into_iter().map(|h| h.to_ascii_lowercase()).collect()
+        }
+        None => {
+            if !listen.ip().is_loopback() {
+                e.add(
+                    "server.allowed_hosts",
+                    "must be set when server.listen is not a loopback address (DNS-rebinding defence)",
+                );
+            }
+            vec!["localhost".into(), "127.0.0.1".into(), "::1".into()]
+        }
+    };
+    let allowed_origins = s.allowed_origins.unwrap_or_default();
+    for (i, o) in allowed_origins.iter().enumerate() {
+        if !is_origin(o) {
+            e.add(
+                format!("server.allowed_origins[{i}]"),
+                "must be an origin like \"https://app.example.com\" (\":*\" at the end allows any port)",
+            );
+        }
+    }
+    let server = ServerConfig {
+        listen,
+        base_path,
+        allowed_hosts,
+        allowed_origins,
+        max_body_bytes: e.bytes(
+            "server.max_body_bytes",
+            s.max_body_bytes,
+            MIB,
+            KIB,
+            64 * MIB,
+        ),
+        metrics: s.metrics.unwrap_or(true),
+        shutdown_grace: e.duration(
+            "server.shutdown_grace",
+            s.shutdown_grace.as_deref(),
+            Duration::from_secs(10),
+            Duration::from_secs(600),
+        ),
+        sse_keep_alive: e.duration(
+            "server.sse_keep_alive",
+            s.sse_keep_alive.as_deref(),
+            Duration::from_secs(15),
+            Duration::from_secs(3600),
+        ),
+        session_idle_timeout: e.duration(
+            "server.session_idle_timeout",
+            s.session_idle_timeout.as_deref(),
+            Duration::from_secs(3600),
+            Duration::from_secs(7 * 24 * 3600),
+        ),
+        max_sessions: match s.max_sessions {
+            None => 10_000,
+            Some(n) if (1..=1_000_000).contains(&n) => n as usize,
+            Some(_) => {
+                e.add("server.max_sessions", "must be between 1 and 1000000");
+                10_000
+            }
+        },
+        conformance_profile: s.conformance_profile.unwrap_or(false),
+    };
+    if server.conformance_profile && !server.listen.ip().is_loopback() {
+        e.add(
+            "server.conformance_profile",
+            "runs without authentication, so it is refused unless server.listen is a loopback address",
+        );
+    }
+
+    // [store]
+    let st = raw.store;
+    match st.backend.as_deref() {
+        None | Some("sqlite") => {}
+        Some(other) => e.add(
+            "store.backend",
+            format!("'{other}' is not available; use \"sqlite\""),
+        ),
+    }
+    let sqlite_file = st.sqlite_file.unwrap_or_else(|| "portcullis.db".into());
+    if sqlite_file.is_empty() || sqlite_file.contains('/') {
+        e.add(
+            "store.sqlite_file",
+            "must be a file name inside the data directory",
+        );
+    }
+    let store = StoreConfig {
+        data_dir: resolve_path(base_dir, st.data_dir.as_deref().unwrap_or(".portcullis")),
+        sqlite_file,
+        busy_timeout: e.duration(
+            "store.busy_timeout",
+            st.busy_timeout.as_deref(),
+            Duration::from_secs(2),
+            Duration::from_secs(60),
+        ),
+    };
+
+    // [policy] and [roles]
+    let p = raw.policy;
+    let configured_mode = match p.mode.as_deref() {
+        None | Some("read-only") => Mode::ReadOnly,
+        Some("enforce") => Mode::Enforce,
+        Some(other) => {
+            e.add(
+                "policy.mode",
+                format!("'{other}' is not a mode; use \"read-only\" or \"enforce\""),
+            );
+            Mode::ReadOnly
+        }
+    };
+    let demo_mode = p.demo_mode.unwrap_or(false);
+    let mut rules = Vec::new();
+    for (i, r) in p.classes.iter().enumerate() {
+        let class = match r.class.as_str() {
+            "read" => ToolClass::Read,
+            "write" => ToolClass::Write,
+            "destructive" => ToolClass::Destructive,
+            other => {
+                e.add(
+                    format!("policy.classes[{i}].class"),
+                    format!("'{other}' is not read, write or destructive"),
+                );
+                continue;
+            }
+        };
+        match ClassRule::new(&r.pattern, class) {
+            Ok(rule) => rules.push(rule),
+            Err(err) => e.add(format!("policy.classes[{i}].pattern"), err.to_string()),
+        }
+    }
+    let mut roles = std::collections::HashMap::new();
+    for (name, r) in &raw.roles {
+        if !is_role_name(name) {
+            e.add(
+                format!("roles.{name}"),
+                "role names are 1-64 characters of a-z 0-9 _ -",
+            );
+        }
+        match Role::new(name, &r.allow, r.allow_write, r.allow_destructive) {
+            Ok(role) => {
+                roles.insert(name.clone(), role);
+            }
+            Err(err) => e.add(format!("roles.{name}.allow"), err.to_string()),
+        }
+    }
+    if server.conformance_profile && !roles.contains_key(CONFORMANCE_ROLE) {
+        e.add(
+            "server.conformance_profile",
+            format!(
+                "needs a [roles.{CONFORMANCE_ROLE}] section: every request acts with that role"
+            ),
+        );
+    }
+    let policy = Policy {
+        mode: if demo_mode {
+            Mode::ReadOnly
+        } else {
+            configured_mode
+        },
+        roles,
+        classes: ClassRules::new(rules),
+    };
+
+    // [audit]
+    let mut redact = Vec::new();
+    for (i, pat) in raw.audit.redact.iter().enumerate() {
+        match regex::RegexBuilder::new(pat).size_limit(1 << 20).build() {
+            Ok(r) => redact.push(r),
+            Err(err) => e.add(
+                format!("audit.redact[{i}]"),
+                format!("not a valid regex: {err}"),
+            ),
+        }
+    }
+    let audit = AuditConfig {
+        redact,
+        preview_bytes: e.bytes("audit.preview_bytes", raw.audit.preview_bytes, 256, 0, 4096),
+    };
+
+    // [[upstreams]]
+    let mut upstreams = Vec::new();
+    let mut names = std::collections::HashSet::new();
+    let mut namespaces = std::collections::HashSet::new();
+    for (i, u) in raw.upstreams.into_iter().enumerate() {
+        let f = |k: &str| format!("upstreams[{i}].{k}");
+        if !mcp::is_valid_upstream_name(&u.name) {
+            e.add(
+                f("name"),
+                "must be 1-64 characters of a-z 0-9 _ - (no '.', the namespace separator)",
+            );
+        } else if !names.insert(u.name.clone()) {
+            e.add(
+                f("name"),
+                format!("'{}' is used by another upstream", u.name),
+            );
+        }
+        if let Some(up) = validate_upstream(u, base_dir, &f, &mut e) {
+            if !up.namespace.is_empty() && !namespaces.insert(up.namespace.clone()) {
+                e.add(
+                    f("namespace"),
+                    format!("'{}' is used by another upstream", up.namespace),
+                );
+            }
+            upstreams.push(up);
+        }
+    }
+
+    if !e.0.is_empty() {
+        return Err(ConfigError::Invalid(e.0));
+    }
+    Ok(Config {
+        server,
+        store,
+        policy,
+        configured_mode,
+        demo_mode,
+        audit,
+        upstreams,
+        hash: hex::encode(Sha256::digest(bytes)),
+        base_dir: base_dir.to_path_buf(),
+    })
+}
+
+fn validate_upstream(
+    u: RawUpstream,
+    base_dir: &Path,
+    f: &dyn Fn(&str) -> String,
+    e: &mut Errors,
+) -> Option<UpstreamConfig> {
+    let timeout = e.duration(
+        &f("timeout"),
+        u.timeout.as_deref(),
+        Duration::from_secs(30),
+        Duration::from_secs(3600),
+    );
+    let max_response_bytes = e.bytes(
+        &f("max_response_bytes"),
+        u.max_response_bytes,
+        4 * MIB,
+        KIB,
+        256 * MIB,
+    );
+    let namespace = u.namespace.unwrap_or_else(|| u.name.clone());
+    if !namespace.is_empty() && !mcp::is_valid_upstream_name(&namespace) {
+        e.add(
+            f("namespace"),
+            "must be empty or 1-64 characters of a-z 0-9 _ - (no '.')",
+        );
+    }
+    let protocol_version = u.protocol_version.unwrap_or_else(|| "2025-06-18".into());
+    if !UPSTREAM_PROTOCOL_VERSIONS.contains(&protocol_version.as_str()) {
+        e.add(
+            f("protocol_version"),
+            format!("must be one of {}", UPSTREAM_PROTOCOL_VERSIONS.join(", ")),
+        );
+    }
+    let transport = match u.transport.as_str() {
+        "stdio" => {
+            if u.url.is_some() {
+                e.add(f("url"), "only for transport = \"http\"");
+            }
+            if !u.headers.is_empty() {
+                e.add(f("headers"), "only for transport = \"http\"");
+            }
+            let command = match u.command {
+                Some(c) if !c.is_empty() => c,
+                _ => {
+                    e.add(f("command"), "is required for transport = \"stdio\"");
+                    String::new()
+                }
+            };
+            let mut env = Vec::new();
+            for (k, v) in u.env {
+                if !is_env_name(&k) {
+                    e.add(f(&format!("env.{k}")), "variable names are A-Z 0-9 _");
+                }
+                let value = if v.starts_with("env:") || v.starts_with("file:") {
+                    match SecretRef::parse(&v) {
+                        Some(r) => EnvValue::Secret(r),
+                        None => {
+                            e.add(
+                                f(&format!("env.{k}")),
+                                "malformed env:NAME or file:PATH reference",
+                            );
+                            continue;
+                        }
+                    }
+                } else {
+                    EnvValue::Literal(v)
+                };
+                env.push((k, value));
+            }
+            Transport::Stdio {
+                command,
+                args: u.args,
+                env,
+                cwd: u.cwd.map(|c| resolve_path(base_dir, &c)),
+            }
+        }
+        "http" => {
+            if u.command.is_some() || !u.args.is_empty() || !u.env.is_empty() || u.cwd.is_some() {
+                e.add(
+                    f("command"),
+                    "command, args, env and cwd are only for transport = \"stdio\"",
+                );
+            }
+            let url = u.url.unwrap_or_default();
+            if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains(' ') {
+                e.add(f("url"), "must be an http:// or https:// URL");
+            }
+            let mut headers = Vec::new();
+            for (k, v) in u.headers {
+                let field = f(&format!("headers.{k}"));
+                if !is_header_name(&k) {
+                    e.add(&field, "not a valid header name");
+                } else if RESERVED_HEADERS.contains(&k.to_ascii_lowercase().as_str()) {
+                    e.add(&field, "is set by the gateway and cannot be configured");
+                }
+                match SecretRef::parse(&v) {
+                    Some(r) => headers.push((k, r)),
+                    None => e.add(
+                        &field,
+                        "values must be env:NAME or file:PATH references, never literal secrets",
+                    ),
+                }
+            }
+            Transport::Http { url, headers }
+        }
+        other => {
+            e.add(
+                f("transport"),
+                format!("'{other}' is not a transport; use \"stdio\" or \"http\""),
+            );
+            return None;
+        }
+    };
+    Some(UpstreamConfig {
+        name: u.name,
+        namespace,
+        transport,
+        timeout,
+        max_response_bytes,
+        protocol_version,
+    })
+}

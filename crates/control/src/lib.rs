@@ -1,0 +1,11 @@
+//! Control plane: the typed configuration, loaded from TOML and validated once into domain
+//! types. Later: admin API, reload, tenants and quotas.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod secret;
+
+pub use config::{
+    AuditConfig, Config, ConfigError, ServerConfig, StoreConfig, Transport, UpstreamConfig,
+};
+pub use secret::SecretRef;

@@ -1,0 +1,277 @@
+//! The MCP endpoint (streamable HTTP) at the configured base path, for both eras of the
+//! protocol. Stage order per request: shutdown check → Host/Origin → identity → media types →
+//! body cap → strict decode → era (legacy session, or modern per-request metadata) → dispatch →
+//! relay. POST carries one JSON-RPC message; GET opens (or resumes) a legacy session's stream;
+//! DELETE ends a legacy session. Each request ends in exactly one log line, on every path.
+
+mod legacy;
+mod modern;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
+use axum::response::Response;
+use portcullis_identity::Principal;
+use portcullis_protocol::mcp::{self, Method};
+use portcullis_protocol::{ErrorCode, Message, jsonrpc};
+
+use crate::ingress::{self, Accepts};
+use crate::respond::{self, Failure};
+use crate::session::SESSION_HEADER;
+use crate::state::{AppState, now_ms};
+
+/// What one request did, filled in by the stages and logged once at the end.
+#[derive(Default, Debug)]
+pub struct RequestLog {
+    pub principal: Option<String>,
+    pub method: Option<String>,
+    pub tool: Option<String>,
+    pub decision: Option<&'static str>,
+    pub code: Option<String>,
+}
+
+impl RequestLog {
+    fn emit(&self, correlation_id: &str, http: &str, status: u16, started: Instant) {
+        tracing::info!(
+            target: "portcullis::request",
+            request_id = %correlation_id,
+            http = http,
+            status = status,
+            principal = self.principal.as_deref().unwrap_or("-"),
+            method = self.method.as_deref().unwrap_or("-"),
+            tool = self.tool.as_deref().unwrap_or("-"),
+            decision = self.decision.unwrap_or("-"),
+            code = self.code.as_deref().unwrap_or("-"),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        );
+    }
+}
+
+pub fn new_correlation_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// The principal every request acts as under `server.conformance_profile`.
+fn conformance_principal() -> Principal {
+    Principal {
+        tenant: "conformance".into(),
+        agent: "conformance-suite".into(),
+        role: portcullis_control::config::CONFORMANCE_ROLE.into(),
+        credential_id: "conformance".into(),
+    }
+}
+
+/// Guards shared by every verb on the endpoint, then identity.
+async fn admit(
+    st: &AppState,
+    headers: &HeaderMap,
+    log: &mut RequestLog,
+) -> Result<Principal, Failure> {
+    if st.is_shutting_down() {
+        return Err(Failure::new(
+            ErrorCode::ShuttingDown,
+            "the gateway is shutting down",
+        ));
+    }
+    ingress::check_host(headers, &st.config.server.allowed_hosts)?;
+    ingress::check_origin(headers, &st.config.server.allowed_origins)?;
+    let principal = if st.config.server.conformance_profile {
+        conformance_principal()
+    } else {
+        crate::identity::authenticate(headers, st.store.as_ref(), now_ms()).await?
+    };
+    log.principal = Some(principal.label());
+    Ok(principal)
+}
+
+fn session_id(headers: &HeaderMap) -> Option<&str> {
+    headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok())
+}
+
+fn finish(
+    st: &AppState,
+    log: &mut RequestLog,
+    resp: Response,
+    cid: &str,
+    verb: &str,
+    started: Instant,
+) -> Response {
+    if resp.status().is_client_error() || resp.status().is_server_error() {
+        st.metrics
+            .http_errors
+            .get_or_create(&crate::metrics::DecisionLabels {
+                decision: "refused".into(),
+                code: log.code.clone().unwrap_or_default(),
+            })
+            .inc();
+    }
+    log.emit(cid, verb, resp.status().as_u16(), started);
+    resp
+}
+
+fn fail(log: &mut RequestLog, f: &Failure, cid: &str) -> Response {
+    log.code = Some(f.code.as_str().to_string());
+    respond::http_error(f, cid)
+}
+
+/// What every POST handler gets.
+pub(crate) struct Post<'a> {
+    pub st: &'a Arc<AppState>,
+    pub headers: &'a HeaderMap,
+    pub principal: Principal,
+    pub accepts: Accepts,
+    pub cid: &'a str,
+    pub log: &'a mut RequestLog,
+}
+
+pub async fn post(State(st): State<Arc<AppState>>, req: Request<Body>) -> Response {
+    let started = Instant::now();
+    let cid = new_correlation_id();
+    let mut log = RequestLog::default();
+    let (parts, body) = req.into_parts();
+    let resp = post_inner(&st, &parts.headers, body, &cid, &mut log).await;
+    finish(&st, &mut log, resp, &cid, "POST", started)
+}
+
+async fn post_inner(
+    st: &Arc<AppState>,
+    headers: &HeaderMap,
+    body: Body,
+    cid: &str,
+    log: &mut RequestLog,
+) -> Response {
+    let principal = match admit(st, headers, log).await {
+        Ok(p) => p,
+        Err(f) => return fail(log, &f, cid),
+    };
+    let accepts =
+        match ingress::check_content_type(headers).and_then(|_| ingress::check_accept(headers)) {
+            Ok(a) => a,
+            Err(f) => return fail(log, &f, cid),
+        };
+    let bytes = match ingress::read_body(headers, body, st.config.server.max_body_bytes).await {
+        Ok(b) => b,
+        Err(f) => return fail(log, &f, cid),
+    };
+    let msg = match jsonrpc::decode(&bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            let f = Failure::new(e.code(), e.to_string());
+            log.code = Some(f.code.as_str().to_string());
+            return respond::undecodable(jsonrpc::DecodeError::id_hint(&bytes).as_ref(), &f, cid);
+        }
+    };
+    let mut p = Post {
+        st,
+        headers,
+        principal,
+        accepts,
+        cid,
+        log,
+    };
+    let req = match msg {
+        Message::Request(r) => r,
+        Message::Notification(n) => return legacy::notification(&mut p, n),
+        Message::Response(r) => return legacy::client_response(&mut p, r),
+    };
+    p.log.method = Some(req.method.clone());
+    let method = Method::parse(&req.method);
+    st.metrics
+        .requests
+        .get_or_create(&crate::metrics::MethodLabels {
+            method: method.as_str().to_string(),
+        })
+        .inc();
+    if method == Method::Initialize {
+        return legacy::initialize(&mut p, &req);
+    }
+    if session_id(headers).is_some() {
+        return legacy::request(&mut p, req, method).await;
+    }
+    if modern::signals(headers, &req) {
+        return modern::request(&mut p, req, method).await;
+    }
+    let f = Failure::new(
+        ErrorCode::SessionRequired,
+        "this request needs an Mcp-Session-Id header (or, for revision 2026-07-28, the MCP-Protocol-Version header and _meta)",
+    );
+    p.log.code = Some(f.code.as_str().to_string());
+    respond::undecodable(Some(&req.id), &f, cid)
+}
+
+/// GET opens a legacy session's stream for server-initiated messages, or resumes a stream
+/// after `Last-Event-ID`. Revision 2026-07-28 has no GET stream.
+pub async fn get(State(st): State<Arc<AppState>>, req: Request<Body>) -> Response {
+    let started = Instant::now();
+    let cid = new_correlation_id();
+    let mut log = RequestLog::default();
+    let resp = match admit(&st, req.headers(), &mut log).await {
+        Err(f) => fail(&mut log, &f, &cid),
+        Ok(p) => legacy::open_stream(&st, req.headers(), &p, &cid, &mut log),
+    };
+    finish(&st, &mut log, resp, &cid, "GET", started)
+}
+
+/// DELETE ends the caller's legacy session.
+pub async fn delete(State(st): State<Arc<AppState>>, req: Request<Body>) -> Response {
+    let started = Instant::now();
+    let cid = new_correlation_id();
+    let mut log = RequestLog::default();
+    let resp = match admit(&st, req.headers(), &mut log).await {
+        Err(f) => fail(&mut log, &f, &cid),
+        Ok(p) => match session_id(req.headers()) {
+            None => method_not_allowed(&mut log, &cid, "DELETE needs an Mcp-Session-Id header"),
+            Some(sid) => match st.sessions.remove(sid, &p, Instant::now()) {
+                Ok(()) => {
+                    for gone in st.sessions.take_gone() {
+                        st.release_session(&gone);
+                    }
+                    st.metrics.sessions.set(st.sessions.len() as i64);
+                    let mut r = respond::accepted(&cid);
+                    *r.status_mut() = StatusCode::NO_CONTENT;
+                    r
+                }
+                Err(f) => fail(&mut log, &f, &cid),
+            },
+        },
+    };
+    finish(&st, &mut log, resp, &cid, "DELETE", started)
+}
+
+/// 405 with `Allow: POST` (what a sessionless client may use).
+fn method_not_allowed(log: &mut RequestLog, cid: &str, why: &str) -> Response {
+    let f = Failure::new(ErrorCode::MethodNotAllowed, why);
+    let mut r = fail(log, &f, cid);
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    r
+}
+
+/// The `MCP-Protocol-Version` header, if present, must name a revision the gateway speaks.
+fn check_version_header(headers: &HeaderMap) -> Result<Option<&str>, Failure> {
+    match headers.get(mcp::HEADER_PROTOCOL_VERSION) {
+        None => Ok(None),
+        Some(v) => {
+            let v = v.to_str().map_err(|_| {
+                Failure::new(
+                    ErrorCode::UnsupportedProtocolVersion,
+                    "the MCP-Protocol-Version header is not ASCII",
+                )
+            })?;
+            if mcp::is_supported(v) {
+                Ok(Some(v))
+            } else {
+                Err(Failure::new(
+                    ErrorCode::UnsupportedProtocolVersion,
+                    format!("revision '{}' is not supported", v.escape_default()),
+                )
+                .with("supported", serde_json::json!(mcp::supported_versions()))
+                .with("requested", serde_json::json!(v)))
+            }
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! The catalog: what the upstreams offer, federated. Tools and prompts are exposed under their
+//! upstream's namespace (`demo.notes_read`; an upstream mounted with an empty namespace keeps
+//! its names). Resources keep their URIs on the wire; for policy they are named
+//! `<namespace>.<uri>`. Tools are classified and pinned by the hash of their definition. Two
+//! items that would share a name or URI are refused when the catalog is built, never shadowed.
+
+pub mod listing;
+pub mod uri;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use portcullis_policy::{Policy, ToolClass};
+use portcullis_protocol::mcp;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+pub use listing::{Listing, fetch_listing};
+use uri::UriTemplate;
+
+#[derive(Debug, Clone)]
+pub struct ToolEntry {
+    /// Namespaced name, as clients see it.
+    pub name: String,
+    pub upstream: String,
+    /// Name on the upstream.
+    pub upstream_tool: String,
+    pub class: ToolClass,
+    /// Hex SHA-256 of the tool's canonical definition (name, description, inputSchema,
+    /// annotations) as the upstream gave it.
+    pub pin: String,
+    /// The definition clients see (namespaced name).
+    pub definition: Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct PromptEntry {
+    pub name: String,
+    pub upstream: String,
+    pub upstream_name: String,
+    pub definition: Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct ResourceEntry {
+    pub uri: String,
+    pub upstream: String,
+    /// `<namespace>.<uri>`: what role globs match.
+    pub policy_name: String,
+    pub definition: Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct TemplateEntry {
+    pub template: UriTemplate,
+    pub upstream: String,
+    pub namespace: String,
+    pub policy_name: String,
+    pub definition: Value,
+}
+
+/// Where a resource URI is served, and its policy name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceRoute {
+    pub upstream: String,
+    pub policy_name: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Catalog {
+    tools: BTreeMap<String, Arc<ToolEntry>>,
+    prompts: BTreeMap<String, Arc<PromptEntry>>,
+    resources: BTreeMap<String, Arc<ResourceEntry>>,
+    templates: Vec<Arc<TemplateEntry>>,
+    hash: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CatalogError {
+    #[error("upstream '{upstream}' lists {kind} '{name}' more than once")]
+    Duplicate {
+        upstream: String,
+        kind: &'static str,
+        name: String,
+    },
+    #[error(
+        "{kind} '{name}' is offered by both '{first}' and '{second}'; give them different namespaces"
+    )]
+    Collision {
+        kind: &'static str,
+        name: String,
+        first: String,
+        second: String,
+    },
+}
+
+/// Compact JSON with object keys sorted, recursively: a stable byte form for hashing.
+pub fn canonical_json(v: &Value) -> String {
+    fn write(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(m) => {
+                out.push('{');
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    write(&m[k], out);
+                }
+                out.push('}');
+            }
+            Value::Array(a) => {
+                out.push('[');
+                for (i, x) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(x, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut s = String::new();
+    write(v, &mut s);
+    s
+}
+
+fn pin(tool: &Value) -> String {
+    let mut m = Map::new();
+    for k in ["name", "description", "inputSchema", "annotations"] {
+        if let Some(v) = tool.get(k) {
+            m.insert(k.to_string(), v.clone());
+        }
+    }
+    hex::encode(Sha256::digest(canonical_json(&Value::Object(m)).as_bytes()))
+}
+
+fn str_field<'a>(v: &'a Value, field: &str) -> Option<&'a str> {
+    v.get(field).and_then(Value::as_str)
+}
+
+/// Insert `entry` under `key`, refusing a second one: within an upstream it is a duplicate,
+/// across upstreams a collision.
+fn insert_unique<T>(
+    map: &mut BTreeMap<String, Arc<T>>,
+    key: String,
+    entry: T,
+    kind: &'static str,
+    upstream: &str,
+    owner: impl Fn(&T) -> &str,
+) -> Result<(), CatalogError> {
+    if let Some(existing) = map.get(&key) {
+        let first = owner(existing).to_string();
+        return Err(if first == upstream {
+            CatalogError::Duplicate {
+                upstream: first,
+                kind,
+                name: key,
+            }
+        } else {
+            CatalogError::Collision {
+                kind,
+                name: key,
+                first,
+                second: upstream.to_string(),
+            }
+        });
+    }
+    map.insert(key, Arc::new(entry));
+    Ok(())
+}
+
+impl Catalog {
+    /// Build from each upstream's listings. Items whose names break the MCP naming rule are
+    /// left out (logged); duplicates and collisions are errors.
+    pub fn build(listings: &[Listing], policy: &Policy) -> Result<Catalog, CatalogError> {
+        let mut c = Catalog::default();
+        for l in listings {
+            let up = l.upstream.as_str();
+            for tool in &l.tools {
+                let Some(name) = str_field(tool, "name") else {
+                    continue;
+                };
+                let namespaced = mcp::namespaced(&l.namespace, name);
+                if !mcp::is_valid_tool_name(name) || !mcp::is_valid_tool_name(&namespaced) {
+                    tracing::warn!(upstream = %up, tool = %name.escape_default(), "tool name breaks the MCP naming rule; not exposed");
+                    continue;
+                }
+                let mut definition = tool.clone();
+                definition["name"] = Value::String(namespaced.clone());
+                let entry = ToolEntry {
+                    name: namespaced.clone(),
+                    upstream: up.to_string(),
+                    upstream_tool: name.to_string(),
+                    class: policy.classify(&namespaced, tool.get("annotations")),
+                    pin: pin(tool),
+                    definition,
+                };
+                insert_unique(&mut c.tools, namespaced, entry, "tool", up, |e| &e.upstream)?;
+            }
+            for prompt in &l.prompts {
+                let Some(name) = str_field(prompt, "name") else {
+                    continue;
+                };
+                let namespaced = mcp::namespaced(&l.namespace, name);
+                let mut definition = prompt.clone();
+                definition["name"] = Value::String(namespaced.clone());
+                let entry = PromptEntry {
+                    name: namespaced.clone(),
+                    upstream: up.to_string(),
+                    upstream_name: name.to_string(),
+                    definition,
+                };
+                insert_unique(&mut c.prompts, namespaced, entry, "prompt", up, |e| {
+                    &e.upstream
+                })?;
+            }
+            for resource in &l.resources {
+                let Some(uri) = str_field(resource, "uri") else {
+                    continue;
+                };
+                let entry = ResourceEntry {
+                    uri: uri.to_string(),
+                    upstream: up.to_string(),
+                    policy_name: mcp::namespaced(&l.namespace, uri),
+                    definition: resource.clone(),
+                };
+                insert_unique(
+                    &mut c.resources,
+                    uri.to_string(),
+                    entry,
+                    "resource",
+                    up,
+                    |e| &e.upstream,
+                )?;
+            }
+            for template in &l.templates {
+                let Some(text) = str_field(template, "uriTemplate") else {
+                    continue;
+                };
+                let Some(compiled) = UriTemplate::new(text) else {
+                    tracing::warn!(upstream = %up, template = %text.escape_default(), "malformed URI template; not exposed");
+                    continue;
+                };
+                if let Some(other) = c.templates.iter().find(|t| t.template.template == text) {
+                    return Err(CatalogError::Collision {
+                        kind: "resource template",
+                        name: text.to_string(),
+                        first: other.upstream.clone(),
+                        second: up.to_string(),
+                    });
+                }
+                c.templates.push(Arc::new(TemplateEntry {
+                    template: compiled,
+                    upstream: up.to_string(),
+                    namespace: l.namespace.clone(),
+                    policy_name: mcp::namespaced(&l.namespace, text),
+                    definition: template.clone(),
+                }));
+            }
+        }
+        c.hash = c.compute_hash();
+        Ok(c)
+    }
+
+    fn compute_hash(&self) -> String {
+        let mut h = Sha256::new();
+        for e in self.tools.values() {
+            h.update(e.name.as_bytes());
+            h.update(b" ");
+            h.update(e.pin.as_bytes());
+            h.update(b"\n");
+        }
+        for e in self.prompts.values() {
+            h.update(b"prompt ");
+            h.update(canonical_json(&e.definition).as_bytes());
+            h.update(b"\n");
+        }
+        for e in self.resources.values() {
+            h.update(b"resource ");
+            h.update(canonical_json(&e.definition).as_bytes());
+            h.update(b"\n");
+        }
+        for e in &self.templates {
+            h.update(b"template ");
+            h.update(canonical_json(&e.definition).as_bytes());
+            h.update(b"\n");
+        }
+        hex::encode(h.finalize())
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<ToolEntry>> {
+        self.tools.get(name)
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &Arc<ToolEntry>> {
+        self.tools.values()
+    }
+
+    pub fn prompt(&self, name: &str) -> Option<&Arc<PromptEntry>> {
+        self.prompts.get(name)
+    }
+
+    pub fn prompts(&self) -> impl Iterator<Item = &Arc<PromptEntry>> {
+        self.prompts.values()
+    }
+
+    pub fn resources(&self) -> impl Iterator<Item = &Arc<ResourceEntry>> {
+        self.resources.values()
+    }
+
+    pub fn templates(&self) -> impl Iterator<Item = &Arc<TemplateEntry>> {
+        self.templates.iter()
+    }
+
+    /// Where `uri` is served: a listed resource, else the one template that matches it. A URI
+    /// that several upstreams' templates match is refused rather than guessed.
+    pub fn route_resource(&self, uri: &str) -> Result<ResourceRoute, &'static str> {
+        if let Some(r) = self.resources.get(uri) {
+            return Ok(ResourceRoute {
+                upstream: r.upstream.clone(),
+                policy_name: r.policy_name.clone(),
+            });
+        }
+        let mut hits = self.templates.iter().filter(|t| t.template.matches(uri));
+        let Some(first) = hits.next() else {
+            return Err("no upstream lists this resource or a template that matches it");
+        };
+        if hits.any(|t| t.upstream != first.upstream) {
+            return Err("templates of several upstreams match this URI");
+        }
+        Ok(ResourceRoute {
+            upstream: first.upstream.clone(),
+            policy_name: mcp::namespaced(&first.namespace, uri),
+        })
+    }
+
+    /// The upstream serving the template `text` exactly (for completions).
+    pub fn template(&self, text: &str) -> Option<&Arc<TemplateEntry>> {
+        self.templates.iter().find(|t| t.template.template == text)
+    }
+
+    /// Number of tools.
+    pub fn len(&self) -> usize {
+        self.tools.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tools.is_empty()
+    }
+
+    /// Hex SHA-256 over every tool's `name pin` line in name order, then prompts, resources
+    /// and templates.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,6 @@
+//! Ingress guards: the cheap refusals that need no identity. Host allowlist and Origin check
+//! (DNS-rebinding defence), media types, and the body size cap.
+
+mod guards;
+
+pub use guards::{Accepts, check_accept, check_content_type, check_host, check_origin, read_body};

@@ -1,0 +1,119 @@
+//! Method dispatch for JSON-RPC requests that passed ingress, identity and the era checks.
+//! One explicit match over [`Method`], with an explicit arm for methods the gateway does not
+//! serve. Each handler answers now or hands back an upstream call for the relay.
+
+pub mod completion;
+pub mod governed;
+pub mod prompts;
+pub mod resources;
+pub mod tools;
+
+use std::sync::Arc;
+
+use axum::http::HeaderMap;
+use portcullis_identity::Principal;
+use portcullis_protocol::mcp::{self, Method};
+use portcullis_protocol::{ErrorCode, Request};
+use serde_json::{Value, json};
+
+use crate::endpoint::RequestLog;
+use crate::relay::Reply;
+use crate::respond::Failure;
+use crate::session::Session;
+use crate::state::AppState;
+
+/// One request being handled.
+pub struct Call<'a> {
+    pub st: &'a Arc<AppState>,
+    pub principal: &'a Principal,
+    pub headers: &'a HeaderMap,
+    pub req: &'a Request,
+    pub cid: &'a str,
+    pub log: &'a mut RequestLog,
+    /// The legacy session, if the client has one.
+    pub session: Option<&'a Arc<Session>>,
+}
+
+fn not_served(method: &str) -> Reply {
+    Reply::Now(Err(Failure::new(
+        ErrorCode::MethodNotFound,
+        format!(
+            "method '{}' is not served by this gateway",
+            method.escape_default()
+        ),
+    )))
+}
+
+pub async fn dispatch(c: &mut Call<'_>, method: Method) -> Reply {
+    match method {
+        Method::Ping => Reply::Now(Ok(json!({}))),
+        Method::ToolsList => Reply::Now(Ok(tools::list(c.st, c.principal))),
+        Method::ToolsCall => tools::call(c).await,
+        Method::PromptsList => Reply::Now(Ok(prompts::list(c.st, c.principal))),
+        Method::PromptsGet => prompts::get(c).await,
+        Method::ResourcesList => Reply::Now(Ok(resources::list(c.st, c.principal))),
+        Method::ResourcesTemplatesList => Reply::Now(Ok(resources::templates(c.st, c.principal))),
+        Method::ResourcesRead => resources::read(c).await,
+        Method::ResourcesSubscribe => resources::subscribe(c).await,
+        Method::ResourcesUnsubscribe => resources::unsubscribe(c).await,
+        Method::CompletionComplete => completion::complete(c),
+        Method::LoggingSetLevel => Reply::Now(set_level(c)),
+        Method::ServerDiscover => Reply::Now(Ok(discover(c.st))),
+        Method::Initialize | Method::SubscriptionsListen | Method::Unknown => {
+            not_served(&c.req.method)
+        }
+    }
+}
+
+/// `logging/setLevel`: the session gets messages from this level up. Upstreams where the
+/// session has its own upstream session (HTTP) are told on it; the others are asked for the
+/// lowest level any client wants, and the gateway filters per client.
+fn set_level(c: &Call<'_>) -> Result<Value, Failure> {
+    let level = c
+        .req
+        .params
+        .as_ref()
+        .and_then(|p| p.get("level"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            Failure::new(ErrorCode::InvalidParams, "logging/setLevel needs a 'level'")
+        })?;
+    let rank = mcp::log_level_rank(level).ok_or_else(|| {
+        Failure::new(
+            ErrorCode::InvalidParams,
+            format!("'{}' is not a log level", level.escape_default()),
+        )
+    })?;
+    match c.session {
+        Some(s) => {
+            s.set_log_level(rank);
+            c.st.set_session_log_level(s, rank);
+        }
+        None => c.st.lower_upstream_log_level(rank),
+    }
+    Ok(json!({}))
+}
+
+/// What the gateway offers to every client.
+pub fn capabilities() -> Value {
+    json!({
+        "tools": {"listChanged": true},
+        "prompts": {"listChanged": true},
+        "resources": {"subscribe": true, "listChanged": true},
+        "completions": {},
+        "logging": {},
+    })
+}
+
+pub const INSTRUCTIONS: &str = "Tools and prompts are namespaced as <upstream>.<name>. Write and destructive tools run as dry-run unless you set _meta.dry_run = false and policy allows it.";
+
+/// `server/discover` (2026-07-28): the revisions and capabilities the gateway offers.
+pub fn discover(_st: &AppState) -> Value {
+    json!({
+        "supportedVersions": mcp::supported_versions(),
+        "capabilities": capabilities(),
+        "instructions": INSTRUCTIONS,
+        "ttlMs": 0,
+        "cacheScope": "private",
+    })
+}

@@ -1,0 +1,78 @@
+use axum::http::HeaderValue;
+
+use super::*;
+
+fn params(v: Value) -> Option<Map<String, Value>> {
+    v.as_object().cloned()
+}
+
+fn hdr(v: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(DRY_RUN_HEADER, HeaderValue::from_str(v).unwrap());
+    h
+}
+
+#[test]
+fn calls_are_dry_run_unless_explicitly_live() {
+    let none = HeaderMap::new();
+    let p = parse_params(params(json!({"name": "a.b"})).as_ref(), &none).unwrap();
+    assert!(!p.live);
+    assert_eq!(p.arguments, json!({}));
+    let p = parse_params(
+        params(json!({"name": "a.b", "_meta": {"dry_run": false}})).as_ref(),
+        &none,
+    )
+    .unwrap();
+    assert!(p.live);
+    let p = parse_params(params(json!({"name": "a.b"})).as_ref(), &hdr("false")).unwrap();
+    assert!(p.live);
+    let p = parse_params(
+        params(json!({"name": "a.b", "_meta": {"dry_run": false}})).as_ref(),
+        &hdr("true"),
+    )
+    .unwrap();
+    assert!(!p.live, "any request for a dry-run wins");
+    let p = parse_params(
+        params(json!({"name": "a.b", "_meta": {"dry_run": true}})).as_ref(),
+        &hdr("FALSE"),
+    )
+    .unwrap();
+    assert!(!p.live);
+}
+
+#[test]
+fn malformed_params_are_invalid() {
+    let none = HeaderMap::new();
+    for bad in [
+        json!({}),
+        json!({"name": 3}),
+        json!({"name": ""}),
+        json!({"name": "x".repeat(300)}),
+        json!({"name": "a.b", "arguments": [1]}),
+        json!({"name": "a.b", "arguments": "x"}),
+        json!({"name": "a.b", "_meta": 1}),
+        json!({"name": "a.b", "_meta": {"dry_run": "no"}}),
+    ] {
+        let f = parse_params(params(bad.clone()).as_ref(), &none).unwrap_err();
+        assert_eq!(f.code, ErrorCode::InvalidParams, "{bad}");
+    }
+    assert!(parse_params(None, &none).is_err());
+    assert!(parse_params(params(json!({"name": "a.b"})).as_ref(), &hdr("maybe")).is_err());
+}
+
+#[test]
+fn results_are_validated() {
+    assert!(validate_result(json!({"content": []})).is_ok());
+    assert!(validate_result(json!({"content": [], "isError": true})).is_ok());
+    for bad in [
+        json!([]),
+        json!("x"),
+        json!({"content": {}}),
+        json!({"isError": "yes"}),
+    ] {
+        assert_eq!(
+            validate_result(bad).unwrap_err().code,
+            ErrorCode::UpstreamInvalidResponse
+        );
+    }
+}

@@ -1,0 +1,111 @@
+//! Prometheus metrics, served as text at `/metrics` (unless `server.metrics = false`).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MethodLabels {
+    pub method: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    pub decision: String,
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamLabels {
+    pub upstream: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<MethodLabels, Counter>,
+    pub http_errors: Family<DecisionLabels, Counter>,
+    pub tool_calls: Family<DecisionLabels, Counter>,
+    pub call_seconds: Histogram,
+    pub upstream_up: Family<UpstreamLabels, Gauge>,
+    pub upstream_restarts: Family<UpstreamLabels, Gauge>,
+    pub ledger_size: Gauge,
+    pub sessions: Gauge,
+    pub audit_failures: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("portcullis");
+        let m = Metrics {
+            registry: Registry::default(),
+            requests: Family::default(),
+            http_errors: Family::default(),
+            tool_calls: Family::default(),
+            call_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 18)),
+            upstream_up: Family::default(),
+            upstream_restarts: Family::default(),
+            ledger_size: Gauge::default(),
+            sessions: Gauge::default(),
+            audit_failures: Counter::default(),
+        };
+        registry.register(
+            "jsonrpc_requests",
+            "JSON-RPC requests by method",
+            m.requests.clone(),
+        );
+        registry.register(
+            "http_errors",
+            "Requests refused before JSON-RPC dispatch, by code",
+            m.http_errors.clone(),
+        );
+        registry.register(
+            "tool_calls",
+            "tools/call decisions and outcomes",
+            m.tool_calls.clone(),
+        );
+        registry.register(
+            "tool_call_duration_seconds",
+            "tools/call wall time, receipt to response",
+            m.call_seconds.clone(),
+        );
+        registry.register(
+            "upstream_up",
+            "1 when the upstream is ready",
+            m.upstream_up.clone(),
+        );
+        registry.register(
+            "upstream_restarts",
+            "Restarts of the upstream since start",
+            m.upstream_restarts.clone(),
+        );
+        registry.register(
+            "ledger_records",
+            "Records in the ledger",
+            m.ledger_size.clone(),
+        );
+        registry.register("sessions", "Open MCP sessions", m.sessions.clone());
+        registry.register(
+            "audit_failures",
+            "Ledger appends that failed (calls refused)",
+            m.audit_failures.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

@@ -1,0 +1,141 @@
+//! Operations endpoints: `/health` (liveness), `/ready` (store writable, catalog loaded,
+//! upstreams ready), `/api/status` (authenticated), `/metrics` (Prometheus text), and the JSON
+//! 404 / 405 for everything else.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use portcullis_protocol::ErrorCode;
+use portcullis_upstream::UpstreamState;
+use serde_json::json;
+
+use crate::endpoint::new_correlation_id;
+use crate::respond::{self, Failure};
+use crate::state::{AppState, now_ms};
+
+pub async fn health() -> Response {
+    (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response()
+}
+
+fn upstreams_json(st: &AppState) -> Vec<serde_json::Value> {
+    st.upstreams
+        .iter()
+        .map(|u| {
+            json!({
+                "name": u.name(),
+                "state": u.state(),
+                "restarts": u.restarts(),
+            })
+        })
+        .collect()
+}
+
+pub async fn ready(State(st): State<Arc<AppState>>) -> Response {
+    let store = st.store.probe_write().await;
+    let upstreams_ready = st
+        .upstreams
+        .iter()
+        .all(|u| u.state() == UpstreamState::Ready);
+    let catalog = st.catalog();
+    let ready = store.is_ok() && upstreams_ready && !st.is_shutting_down();
+    let body = json!({
+        "ready": ready,
+        "store": match &store { Ok(()) => "ok".to_string(), Err(e) => e.to_string() },
+        "catalog": { "tools": catalog.len(), "hash": catalog.hash() },
+        "upstreams": upstreams_json(&st),
+        "shuttingDown": st.is_shutting_down(),
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+pub async fn status(State(st): State<Arc<AppState>>, req: Request<Body>) -> Response {
+    let cid = new_correlation_id();
+    let headers = req.headers();
+    if let Err(f) = crate::ingress::check_host(headers, &st.config.server.allowed_hosts)
+        .and_then(|_| crate::ingress::check_origin(headers, &st.config.server.allowed_origins))
+    {
+        return respond::http_error(&f, &cid);
+    }
+    if let Err(f) = crate::identity::authenticate(headers, st.store.as_ref(), now_ms()).await {
+        return respond::http_error(&f, &cid);
+    }
+    let head = match st.store.head().await {
+        Ok(h) => h,
+        Err(e) => {
+            return respond::http_error(
+                &Failure::new(ErrorCode::AuditUnavailable, e.to_string()),
+                &cid,
+            );
+        }
+    };
+    let catalog = st.catalog();
+    let body = json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "schemaVersion": portcullis_store::SCHEMA_VERSION,
+        "mode": st.policy.mode.as_str(),
+        "configuredMode": st.config.configured_mode.as_str(),
+        "demoMode": st.config.demo_mode,
+        "upstreams": upstreams_json(&st),
+        "toolCount": catalog.len(),
+        "catalogHash": catalog.hash(),
+        "configHash": st.config.hash,
+        "ledger": { "size": head.size, "head": hex::encode(head.root) },
+        "sessions": st.sessions.len(),
+        "uptimeSeconds": st.started.elapsed().as_secs(),
+    });
+    respond::json_ok(&body, &cid)
+}
+
+pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+    if !st.config.server.metrics {
+        return not_found().await;
+    }
+    if let Ok(h) = st.store.head().await {
+        st.metrics.ledger_size.set(h.size as i64);
+    }
+    st.metrics.sessions.set(st.sessions.len() as i64);
+    for u in &st.upstreams {
+        let l = crate::metrics::UpstreamLabels {
+            upstream: u.name().to_string(),
+        };
+        st.metrics
+            .upstream_up
+            .get_or_create(&l)
+            .set(i64::from(u.state() == UpstreamState::Ready));
+        st.metrics
+            .upstream_restarts
+            .get_or_create(&l)
+            .set(u.restarts() as i64);
+    }
+    let mut resp = Response::new(Body::from(st.metrics.encode()));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}
+
+pub async fn not_found() -> Response {
+    respond::http_error(
+        &Failure::new(ErrorCode::NotFound, "nothing is served at this path"),
+        &new_correlation_id(),
+    )
+}
+
+pub async fn method_not_allowed() -> Response {
+    respond::http_error(
+        &Failure::new(
+            ErrorCode::MethodNotAllowed,
+            "this path does not take that HTTP method",
+        ),
+        &new_correlation_id(),
+    )
+}

@@ -1,0 +1,182 @@
+//! The one place where failures become responses: HTTP errors carry the contract
+//! `{code, reason, correlationId, guidance}` as their body; JSON-RPC errors carry it in
+//! `error.data`. Every response carries the correlation id in `X-Correlation-Id`.
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use portcullis_protocol::{ErrorBody, ErrorCode, Id, jsonrpc};
+use serde_json::Value;
+
+pub const CORRELATION_HEADER: &str = "x-correlation-id";
+
+/// A refusal or failure with a stable code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub code: ErrorCode,
+    pub reason: String,
+    /// Extra members of the JSON-RPC `error.data` (e.g. `supported` revisions).
+    pub data: Option<serde_json::Map<String, Value>>,
+}
+
+impl Failure {
+    pub fn new(code: ErrorCode, reason: impl Into<String>) -> Failure {
+        Failure {
+            code,
+            reason: reason.into(),
+            data: None,
+        }
+    }
+
+    /// Add a member to the JSON-RPC `error.data`.
+    pub fn with(mut self, key: &str, value: Value) -> Failure {
+        self.data
+            .get_or_insert_with(serde_json::Map::new)
+            .insert(key.to_string(), value);
+        self
+    }
+
+    pub fn body(&self, correlation_id: &str) -> ErrorBody {
+        ErrorBody::new(self.code, self.reason.clone(), correlation_id)
+    }
+}
+
+fn json_response(status: StatusCode, value: &Value, correlation_id: &str) -> Response {
+    let mut resp = Response::new(Body::from(value.to_string()));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = HeaderValue::from_str(correlation_id) {
+        h.insert(CORRELATION_HEADER, v);
+    }
+    resp
+}
+
+/// An HTTP error whose body is the error contract.
+pub fn http_error(f: &Failure, correlation_id: &str) -> Response {
+    let status =
+        StatusCode::from_u16(f.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = json_response(
+        status,
+        &serde_json::to_value(f.body(correlation_id)).unwrap_or_default(),
+        correlation_id,
+    );
+    if matches!(
+        f.code,
+        ErrorCode::MissingCredentials
+            | ErrorCode::InvalidCredentials
+            | ErrorCode::CredentialExpired
+            | ErrorCode::CredentialRevoked
+    ) {
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    resp
+}
+
+/// A JSON-RPC error response value (sent with HTTP 200 inside a well-formed exchange).
+pub fn jsonrpc_error(id: Option<&Id>, f: &Failure, correlation_id: &str) -> Value {
+    let mut msg = jsonrpc::error_response(id, &f.body(correlation_id));
+    if let (Some(extra), Some(data)) = (&f.data, msg["error"]["data"].as_object_mut()) {
+        for (k, v) in extra {
+            data.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    msg
+}
+
+/// A message that could not be decoded as JSON-RPC: the HTTP status of its code, with a
+/// JSON-RPC error response (id null unless one was readable) as the body.
+pub fn undecodable(id: Option<&Id>, f: &Failure, correlation_id: &str) -> Response {
+    let status = StatusCode::from_u16(f.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    json_response(
+        status,
+        &jsonrpc_error(id, f, correlation_id),
+        correlation_id,
+    )
+}
+
+/// A JSON body with status 200.
+pub fn json_ok(value: &Value, correlation_id: &str) -> Response {
+    json_response(StatusCode::OK, value, correlation_id)
+}
+
+/// One JSON-RPC message as a single-event SSE stream (for clients that accept only SSE).
+pub fn sse_ok(value: &Value, correlation_id: &str) -> Response {
+    let mut resp = Response::new(Body::from(format!("event: message\ndata: {value}\n\n")));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(v) = HeaderValue::from_str(correlation_id) {
+        h.insert(CORRELATION_HEADER, v);
+    }
+    resp
+}
+
+/// 202 Accepted with no body, for notifications and responses.
+pub fn accepted(correlation_id: &str) -> Response {
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::ACCEPTED;
+    if let Ok(v) = HeaderValue::from_str(correlation_id) {
+        resp.headers_mut().insert(CORRELATION_HEADER, v);
+    }
+    resp
+}
+
+/// A panic in a handler still answers with the contract (never a bare 500).
+pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("handler panicked");
+    http_error(
+        &Failure::new(ErrorCode::InternalError, "unexpected internal error"),
+        &uuid::Uuid::new_v4().to_string(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_json(resp: Response) -> Value {
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn http_errors_carry_the_contract_and_the_correlation_id() {
+        for code in ErrorCode::ALL {
+            let resp = http_error(&Failure::new(*code, "because"), "cid-1");
+            assert_eq!(resp.status().as_u16(), code.http_status());
+            assert_eq!(resp.headers()[CORRELATION_HEADER], "cid-1");
+            let v = body_json(resp).await;
+            assert_eq!(v["code"], code.as_str());
+            assert_eq!(v["reason"], "because");
+            assert_eq!(v["correlationId"], "cid-1");
+            assert!(v["guidance"].as_str().is_some_and(|g| !g.is_empty()));
+        }
+    }
+
+    #[tokio::test]
+    async fn auth_failures_ask_for_a_bearer_token() {
+        let resp = http_error(&Failure::new(ErrorCode::MissingCredentials, "x"), "c");
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(resp.headers()[header::WWW_AUTHENTICATE], "Bearer");
+    }
+
+    #[tokio::test]
+    async fn undecodable_messages_get_a_jsonrpc_error_body() {
+        let resp = undecodable(None, &Failure::new(ErrorCode::ParseError, "bad"), "c2");
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        let v = body_json(resp).await;
+        assert_eq!(v["id"], Value::Null);
+        assert_eq!(v["error"]["code"], -32700);
+        assert_eq!(v["error"]["data"]["correlationId"], "c2");
+    }
+}

@@ -1,0 +1,253 @@
+//! Start, serve and stop: bind first (an occupied port fails fast), start upstreams and load
+//! the catalog, serve, and on shutdown drain in-flight calls within `server.shutdown_grace`,
+//! then flush the store and stop the children.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{any, get};
+use portcullis_control::Config;
+use portcullis_store::Store;
+use portcullis_upstream::{Upstream, UpstreamState};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::federation::{Catalog, Listing, fetch_listing};
+use crate::state::AppState;
+use crate::upstreams::{self, EnvLookup};
+use crate::{endpoint, notify, ops};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Upstream(String),
+    #[error("{0}")]
+    Catalog(String),
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Bind the listener. Fails at once if the address is taken.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
+}
+
+/// Build the router for a state.
+pub fn router(st: Arc<AppState>) -> Router {
+    let base = st.config.server.base_path.clone();
+    Router::new()
+        .route(
+            &base,
+            get(endpoint::get)
+                .post(endpoint::post)
+                .delete(endpoint::delete),
+        )
+        .route("/health", get(ops::health))
+        .route("/ready", get(ops::ready))
+        .route("/api/status", get(ops::status))
+        .route("/metrics", get(ops::metrics))
+        .route("/", any(ops::not_found))
+        .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            crate::respond::panic_response,
+        ))
+        .with_state(st)
+}
+
+/// List every ready upstream's tools, prompts and resources. Upstreams that are not ready
+/// (or fail to list) are left out and reported.
+pub async fn fetch_listings(
+    upstreams: &[Upstream],
+    namespace: impl Fn(&str) -> String,
+) -> (Vec<Listing>, Vec<String>) {
+    let mut listings = Vec::new();
+    let mut missing = Vec::new();
+    for u in upstreams {
+        if u.state() != UpstreamState::Ready {
+            missing.push(u.name().to_string());
+            continue;
+        }
+        match fetch_listing(u, &namespace(u.name())).await {
+            Ok(l) => listings.push(l),
+            Err(e) => {
+                tracing::warn!(upstream = u.name(), error = %e, "listing failed; its tools are not exposed");
+                missing.push(u.name().to_string());
+            }
+        }
+    }
+    (listings, missing)
+}
+
+/// List the upstreams and build the catalog (for `portcullis tools list`).
+pub async fn load_catalog(
+    upstreams: &[Upstream],
+    config: &Config,
+) -> Result<(Catalog, Vec<String>), StartError> {
+    let (listings, missing) = fetch_listings(upstreams, |name| namespace_of(config, name)).await;
+    let catalog = Catalog::build(&listings, &config.policy)
+        .map_err(|e| StartError::Catalog(e.to_string()))?;
+    Ok((catalog, missing))
+}
+
+fn namespace_of(config: &Config, upstream: &str) -> String {
+    config
+        .upstreams
+        .iter()
+        .find(|u| u.name == upstream)
+        .map(|u| u.namespace.clone())
+        .unwrap_or_else(|| upstream.to_string())
+}
+
+/// How long start-up waits for upstreams before serving without the missing ones.
+pub const STARTUP_WAIT: Duration = Duration::from_secs(20);
+
+/// Start the upstreams from config.
+pub fn start_upstreams(
+    config: &Config,
+    self_exe: &std::path::Path,
+    env: EnvLookup<'_>,
+) -> Result<Vec<Upstream>, StartError> {
+    let mut out = Vec::new();
+    for u in &config.upstreams {
+        let spec =
+            upstreams::spec(u, &config.base_dir, self_exe, env).map_err(StartError::Upstream)?;
+        out.push(Upstream::start(spec));
+    }
+    Ok(out)
+}
+
+pub struct Running {
+    pub state: Arc<AppState>,
+    pub addr: SocketAddr,
+}
+
+/// Run the gateway until `shutdown` is cancelled and the drain completes (or its deadline
+/// passes). `on_ready` is called with the bound address once the catalog is loaded.
+pub async fn run(
+    config: Config,
+    store: Arc<dyn Store>,
+    listener: TcpListener,
+    self_exe: PathBuf,
+    env: EnvLookup<'_>,
+    shutdown: CancellationToken,
+    on_ready: impl FnOnce(&Running),
+) -> Result<(), StartError> {
+    let addr = listener.local_addr().map_err(StartError::Serve)?;
+    let ups = match start_upstreams(&config, &self_exe, env) {
+        Ok(u) => u,
+        Err(e) => {
+            store.close().await;
+            return Err(e);
+        }
+    };
+    let grace = config.server.shutdown_grace;
+    let st = Arc::new(AppState::new(config, store, ups));
+    futures::future::join_all(st.upstreams.iter().map(|u| async move {
+        if let Err(e) = u.wait_ready(STARTUP_WAIT).await {
+            tracing::warn!(upstream = u.name(), error = %e, "upstream not ready at start");
+        }
+    }))
+    .await;
+    let (listings, missing) =
+        fetch_listings(&st.upstreams, |name| st.namespace(name).to_string()).await;
+    if let Err(e) = st.update_listings(listings) {
+        stop(&st).await;
+        return Err(StartError::Catalog(e.to_string()));
+    }
+    let catalog = st.catalog();
+    tracing::info!(
+        tools = catalog.len(),
+        catalog_hash = catalog.hash(),
+        "catalog loaded"
+    );
+    let mut watchers = notify::spawn(&st, &shutdown);
+    watchers.push(tokio::spawn(sweep_sessions(st.clone(), shutdown.clone())));
+    let refresher = (!missing.is_empty())
+        .then(|| tokio::spawn(refresh_until_complete(st.clone(), shutdown.clone())));
+
+    on_ready(&Running {
+        state: st.clone(),
+        addr,
+    });
+    let app = router(st.clone());
+    let drain = shutdown.clone();
+    let st_flag = st.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        drain.cancelled().await;
+        st_flag.shutting_down.store(true, Ordering::Relaxed);
+        tracing::info!("shutdown requested; draining in-flight calls");
+    });
+    let deadline = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    let result = tokio::select! {
+        r = server => r.map_err(StartError::Serve),
+        _ = deadline => {
+            tracing::warn!(grace_ms = grace.as_millis() as u64, "drain deadline passed; in-flight calls are cut off");
+            Ok(())
+        }
+    };
+    if let Some(r) = refresher {
+        r.abort();
+    }
+    for w in watchers {
+        w.abort();
+    }
+    stop(&st).await;
+    result
+}
+
+async fn stop(st: &AppState) {
+    st.store.close().await;
+    futures::future::join_all(st.upstreams.iter().map(|u| u.shutdown())).await;
+    tracing::info!("stopped");
+}
+
+/// Every half minute: forget idle sessions, and close the upstream sessions of the ones that
+/// ended.
+async fn sweep_sessions(st: Arc<AppState>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+        }
+        st.sessions.sweep(std::time::Instant::now());
+        for id in st.sessions.take_gone() {
+            st.release_session(&id);
+        }
+        st.metrics.sessions.set(st.sessions.len() as i64);
+    }
+}
+
+/// List again every few seconds until every upstream's items are in the catalog.
+async fn refresh_until_complete(st: Arc<AppState>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+        let (listings, missing) =
+            fetch_listings(&st.upstreams, |name| st.namespace(name).to_string()).await;
+        match st.update_listings(listings) {
+            Ok(()) if missing.is_empty() => {
+                tracing::info!("every upstream is in the catalog");
+                return;
+            }
+            Ok(()) => {}
+            Err(e) => tracing::error!(error = %e, "catalog reload refused"),
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Identity: who is calling. This crate holds the pure parts (credential formats, hashing,
+//! the principal); the lookup against the store happens in the gateway's identity stage.
+#![forbid(unsafe_code)]
+
+pub mod apikey;
+pub mod principal;
+
+pub use apikey::{ApiKeyError, GeneratedKey, KeyRecord, KeyStatus, ParsedKey};
+pub use principal::Principal;

@@ -1,0 +1,80 @@
+//! The audit record: one leaf of the ledger. Written by the data plane (decision before forwarding,
+//! outcome after), stored by the audit plane, covered by the canonical encoding in `canonical.rs`.
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the canonical record encoding; bumped when covered fields or their forms change.
+pub const RECORD_VERSION: u16 = 1;
+
+/// What a record states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    /// The gateway's decision on a call, written before anything is forwarded.
+    Decision,
+    /// What happened after an allowed call was forwarded.
+    Outcome,
+}
+
+/// The ledger's decision vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Allow,
+    Deny,
+    DryRun,
+    PendingApproval,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allow => "allow",
+            Decision::Deny => "deny",
+            Decision::DryRun => "dry_run",
+            Decision::PendingApproval => "pending_approval",
+        }
+    }
+}
+
+/// One ledger record. `seq` is the leaf index, assigned by the store when the record is appended.
+/// Optional fields are absent (not null) in the canonical encoding when `None`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// Canonical encoding version (`RECORD_VERSION` when written).
+    pub version: u16,
+    /// Leaf index in the ledger, 0-based.
+    pub seq: u64,
+    /// Unix time in milliseconds when the record was made.
+    pub time_ms: i64,
+    pub kind: RecordKind,
+    /// Same id as in the HTTP response and the logs.
+    pub correlation_id: String,
+    pub tenant: String,
+    pub agent: String,
+    /// Id of the credential (API key id, ...) that authenticated the call.
+    pub credential_id: String,
+    /// JSON-RPC method, e.g. `tools/call`.
+    pub method: String,
+    /// Namespaced tool name (`upstream.tool`), if the call names a tool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    /// `read`, `write` or `destructive`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_class: Option<String>,
+    /// Set on decision records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+    /// Stable error code of a denial or a failed outcome (`docs/errors.md`); `ok` for a success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Lower-case hex SHA-256 of the arguments' JSON as received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args_hash: Option<String>,
+    /// Redacted, size-capped preview of the arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args_preview: Option<String>,
+    /// Wall time from receipt to outcome, in microseconds (outcome records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_us: Option<u64>,
+}

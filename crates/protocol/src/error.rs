@@ -1,0 +1,371 @@
+//! The error contract: one enum of stable codes, each with its HTTP status, JSON-RPC code and
+//! guidance. Codes are documented in `docs/errors.md` and never renamed.
+
+use serde::{Deserialize, Serialize};
+
+/// Every way the gateway can refuse or fail a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    // ingress
+    ForbiddenHost,
+    ForbiddenOrigin,
+    PayloadTooLarge,
+    NotFound,
+    MethodNotAllowed,
+    UnsupportedMediaType,
+    NotAcceptable,
+    // identity
+    MissingCredentials,
+    InvalidCredentials,
+    CredentialExpired,
+    CredentialRevoked,
+    // protocol
+    ParseError,
+    InvalidRequest,
+    BatchNotSupported,
+    MethodNotFound,
+    InvalidParams,
+    SessionRequired,
+    SessionNotFound,
+    SessionForbidden,
+    HeaderMismatch,
+    UnsupportedProtocolVersion,
+    InvalidMeta,
+    RequestStateInvalid,
+    RequestCancelled,
+    // policy
+    UnknownTool,
+    UnknownPrompt,
+    UnknownResource,
+    ToolNotAllowed,
+    NotAllowed,
+    ReadOnlyMode,
+    WriteNotPermitted,
+    DestructiveDenied,
+    PolicyError,
+    // audit
+    AuditUnavailable,
+    // upstream
+    UpstreamTimeout,
+    UpstreamInvalidResponse,
+    UpstreamUnavailable,
+    UpstreamError,
+    // process
+    ShuttingDown,
+    InternalError,
+}
+
+impl ErrorCode {
+    /// Every code, in documentation order.
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::ForbiddenHost,
+        ErrorCode::ForbiddenOrigin,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::NotAcceptable,
+        ErrorCode::MissingCredentials,
+        ErrorCode::InvalidCredentials,
+        ErrorCode::CredentialExpired,
+        ErrorCode::CredentialRevoked,
+        ErrorCode::ParseError,
+        ErrorCode::InvalidRequest,
+        ErrorCode::BatchNotSupported,
+        ErrorCode::MethodNotFound,
+        ErrorCode::InvalidParams,
+        ErrorCode::SessionRequired,
+        ErrorCode::SessionNotFound,
+        ErrorCode::SessionForbidden,
+        ErrorCode::HeaderMismatch,
+        ErrorCode::UnsupportedProtocolVersion,
+        ErrorCode::InvalidMeta,
+        ErrorCode::RequestStateInvalid,
+        ErrorCode::RequestCancelled,
+        ErrorCode::UnknownTool,
+        ErrorCode::UnknownPrompt,
+        ErrorCode::UnknownResource,
+        ErrorCode::ToolNotAllowed,
+        ErrorCode::NotAllowed,
+        ErrorCode::ReadOnlyMode,
+        ErrorCode::WriteNotPermitted,
+        ErrorCode::DestructiveDenied,
+        ErrorCode::PolicyError,
+        ErrorCode::AuditUnavailable,
+        ErrorCode::UpstreamTimeout,
+        ErrorCode::UpstreamInvalidResponse,
+        ErrorCode::UpstreamUnavailable,
+        ErrorCode::UpstreamError,
+        ErrorCode::ShuttingDown,
+        ErrorCode::InternalError,
+    ];
+
+    /// The stable snake_case name, as it appears on the wire and in the ledger.
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            ForbiddenHost => "forbidden_host",
+            ForbiddenOrigin => "forbidden_origin",
+            PayloadTooLarge => "payload_too_large",
+            NotFound => "not_found",
+            MethodNotAllowed => "method_not_allowed",
+            UnsupportedMediaType => "unsupported_media_type",
+            NotAcceptable => "not_acceptable",
+            MissingCredentials => "missing_credentials",
+            InvalidCredentials => "invalid_credentials",
+            CredentialExpired => "credential_expired",
+            CredentialRevoked => "credential_revoked",
+            ParseError => "parse_error",
+            InvalidRequest => "invalid_request",
+            BatchNotSupported => "batch_not_supported",
+            MethodNotFound => "method_not_found",
+            InvalidParams => "invalid_params",
+            SessionRequired => "session_required",
+            SessionNotFound => "session_not_found",
+            SessionForbidden => "session_forbidden",
+            HeaderMismatch => "header_mismatch",
+            UnsupportedProtocolVersion => "unsupported_protocol_version",
+            InvalidMeta => "invalid_meta",
+            RequestStateInvalid => "request_state_invalid",
+            RequestCancelled => "request_cancelled",
+            UnknownTool => "unknown_tool",
+            UnknownPrompt => "unknown_prompt",
+            UnknownResource => "unknown_resource",
+            ToolNotAllowed => "tool_not_allowed",
+            NotAllowed => "not_allowed",
+            ReadOnlyMode => "read_only_mode",
+            WriteNotPermitted => "write_not_permitted",
+            DestructiveDenied => "destructive_denied",
+            PolicyError => "policy_error",
+            AuditUnavailable => "audit_unavailable",
+            UpstreamTimeout => "upstream_timeout",
+            UpstreamInvalidResponse => "upstream_invalid_response",
+            UpstreamUnavailable => "upstream_unavailable",
+            UpstreamError => "upstream_error",
+            ShuttingDown => "shutting_down",
+            InternalError => "internal_error",
+        }
+    }
+
+    /// HTTP status when the error ends the HTTP exchange itself (ingress, identity, transport).
+    /// Errors inside a well-formed JSON-RPC exchange travel as JSON-RPC errors with HTTP 200.
+    pub fn http_status(self) -> u16 {
+        use ErrorCode::*;
+        match self {
+            ForbiddenHost | ForbiddenOrigin | SessionForbidden => 403,
+            PayloadTooLarge => 413,
+            NotFound | SessionNotFound => 404,
+            MethodNotAllowed => 405,
+            UnsupportedMediaType => 415,
+            NotAcceptable => 406,
+            MissingCredentials | InvalidCredentials | CredentialExpired | CredentialRevoked => 401,
+            ParseError
+            | InvalidRequest
+            | BatchNotSupported
+            | MethodNotFound
+            | InvalidParams
+            | SessionRequired
+            | HeaderMismatch
+            | UnsupportedProtocolVersion
+            | InvalidMeta
+            | RequestStateInvalid => 400,
+            RequestCancelled => 409,
+            UnknownTool | UnknownPrompt | UnknownResource | ToolNotAllowed | NotAllowed
+            | ReadOnlyMode | WriteNotPermitted | DestructiveDenied | PolicyError => 403,
+            AuditUnavailable | UpstreamUnavailable | ShuttingDown => 503,
+            UpstreamTimeout => 504,
+            UpstreamInvalidResponse | UpstreamError => 502,
+            InternalError => 500,
+        }
+    }
+
+    /// JSON-RPC error code: the standard ones where they fit, `-32000..-32099` (server errors) else.
+    pub fn jsonrpc_code(self) -> i64 {
+        use ErrorCode::*;
+        match self {
+            ParseError => -32700,
+            InvalidRequest | BatchNotSupported => -32600,
+            MethodNotFound => -32601,
+            InvalidParams | UnknownTool | UnknownPrompt | UnknownResource | RequestStateInvalid
+            | InvalidMeta => -32602,
+            HeaderMismatch => -32020,
+            UnsupportedProtocolVersion => -32022,
+            RequestCancelled => -32007,
+            InternalError => -32603,
+            MissingCredentials | InvalidCredentials | CredentialExpired | CredentialRevoked => {
+                -32001
+            }
+            SessionRequired | SessionNotFound | SessionForbidden => -32002,
+            ToolNotAllowed | NotAllowed | ReadOnlyMode | WriteNotPermitted | DestructiveDenied
+            | PolicyError => -32003,
+            AuditUnavailable => -32004,
+            UpstreamTimeout | UpstreamInvalidResponse | UpstreamUnavailable | UpstreamError => {
+                -32005
+            }
+            ShuttingDown => -32006,
+            ForbiddenHost | ForbiddenOrigin | PayloadTooLarge | NotFound | MethodNotAllowed
+            | UnsupportedMediaType | NotAcceptable => -32000,
+        }
+    }
+
+    /// What the caller can do about it.
+    pub fn guidance(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            ForbiddenHost => "Connect using a host name listed in server.allowed_hosts.",
+            ForbiddenOrigin => {
+                "Browser origins must be listed in server.allowed_origins; non-browser clients should not send Origin."
+            }
+            PayloadTooLarge => "Send a smaller request; the limit is server.max_body_bytes.",
+            NotFound => "The MCP endpoint is at the configured base path (default /mcp).",
+            MethodNotAllowed => "Use POST for JSON-RPC messages on the MCP endpoint.",
+            UnsupportedMediaType => "Send the body as Content-Type: application/json.",
+            NotAcceptable => "Accept application/json and text/event-stream.",
+            MissingCredentials => {
+                "Send an API key as 'Authorization: Bearer <key>' or 'X-MCP-KEY: <key>'."
+            }
+            InvalidCredentials => "Check the API key; create one with 'portcullis keys create'.",
+            CredentialExpired => "The key has expired; ask an operator for a new one.",
+            CredentialRevoked => "The key was revoked; ask an operator for a new one.",
+            ParseError => "The body must be one JSON-RPC 2.0 message in valid JSON.",
+            InvalidRequest => {
+                "Send a JSON-RPC 2.0 object with jsonrpc \"2.0\", a method and an id."
+            }
+            BatchNotSupported => {
+                "JSON-RPC batches are not part of MCP; send one message per request."
+            }
+            MethodNotFound => "The gateway does not serve this method.",
+            InvalidParams => "Check the method's params against the MCP specification.",
+            SessionRequired => {
+                "Call initialize first and send the Mcp-Session-Id header it returns."
+            }
+            SessionNotFound => "The session expired or never existed; initialize a new one.",
+            SessionForbidden => "A session can only be used by the principal that created it.",
+            HeaderMismatch => {
+                "Send MCP-Protocol-Version, Mcp-Method and Mcp-Name headers equal to the body's values."
+            }
+            UnsupportedProtocolVersion => {
+                "Retry with one of the revisions listed in error.data.supported."
+            }
+            InvalidMeta => {
+                "Every request of revision 2026-07-28 needs _meta with io.modelcontextprotocol/protocolVersion and clientCapabilities."
+            }
+            RequestStateInvalid => {
+                "The requestState is unknown, expired or not yours; send the original request again without it."
+            }
+            RequestCancelled => "The request was cancelled before it completed.",
+            UnknownTool => "Call tools/list to see the tools your role may use.",
+            UnknownPrompt => "Call prompts/list to see the prompts your role may use.",
+            UnknownResource => {
+                "Call resources/list or resources/templates/list to see the resources your role may read."
+            }
+            ToolNotAllowed => "Your role does not allow this tool; ask an operator for a grant.",
+            NotAllowed => {
+                "Your role does not allow this prompt or resource; ask an operator for a grant."
+            }
+            ReadOnlyMode => {
+                "The gateway is in read-only mode; writes run only as dry-run until an operator sets policy.mode = \"enforce\"."
+            }
+            WriteNotPermitted => {
+                "Your role lacks allow_write; the call can still be previewed as a dry-run."
+            }
+            DestructiveDenied => "Destructive tools need a role with allow_destructive.",
+            PolicyError => {
+                "The policy could not be evaluated, so the call was denied; tell an operator."
+            }
+            AuditUnavailable => {
+                "The audit record could not be written, so nothing was forwarded; retry later."
+            }
+            UpstreamTimeout => "The tool server did not answer in time; retry later.",
+            UpstreamInvalidResponse => {
+                "The tool server answered with something that is not valid MCP; tell an operator."
+            }
+            UpstreamUnavailable => "The tool server is not reachable now; retry later.",
+            UpstreamError => "The tool server returned an error; see reason.",
+            ShuttingDown => "The gateway is shutting down; retry against another replica.",
+            InternalError => "Unexpected gateway error; quote the correlationId to an operator.",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The body of every error: `{code, reason, correlationId, guidance}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub reason: String,
+    #[serde(rename = "correlationId")]
+    pub correlation_id: String,
+    pub guidance: String,
+}
+
+impl ErrorBody {
+    pub fn new(
+        code: ErrorCode,
+        reason: impl Into<String>,
+        correlation_id: impl Into<String>,
+    ) -> Self {
+        ErrorBody {
+            code,
+            reason: reason.into(),
+            correlation_id: correlation_id.into(),
+            guidance: code.guidance().to_string(),
+        }
+    }
+}
+
+/// The table of codes as it appears in `docs/errors.md`.
+pub fn markdown_table() -> String {
+    let mut out = String::from("| code | HTTP | JSON-RPC | guidance |\n|---|---|---|---|\n");
+    for c in ErrorCode::ALL {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            c.as_str(),
+            c.http_status(),
+            c.jsonrpc_code(),
+            c.guidance()
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docs_errors_md_lists_every_code_as_the_code_does() {
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/errors.md"))
+                .expect("docs/errors.md");
+        let table = markdown_table();
+        assert!(
+            doc.contains(&table),
+            "docs/errors.md is out of date; its table must be exactly:\n{table}"
+        );
+    }
+
+    #[test]
+    fn names_round_trip_through_serde() {
+        for code in ErrorCode::ALL {
+            let json = serde_json::to_string(code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            let back: ErrorCode = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, *code);
+        }
+    }
+
+    #[test]
+    fn every_code_has_guidance_and_an_error_status() {
+        for code in ErrorCode::ALL {
+            assert!(!code.guidance().is_empty(), "{code}");
+            assert!(code.http_status() >= 400, "{code}");
+        }
+    }
+}

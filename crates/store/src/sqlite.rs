@@ -1,0 +1,209 @@
+//! Embedded SQLite backend. WAL with `synchronous=FULL`, so a committed record survives power
+//! loss. One writer thread owns the write connection and group-commits: it takes every append
+//! waiting in its queue, writes them in one transaction, and releases the waiters only when that
+//! transaction is durable. Reads use a separate connection.
+
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use portcullis_identity::KeyRecord;
+use portcullis_ledger::Record;
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{Appended, LedgerHead, Store, StoreError, StoredRecord};
+use writer::{Op, Writer};
+
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    pub path: PathBuf,
+    /// How long a write waits for a lock held by another connection before failing.
+    pub busy_timeout: Duration,
+}
+
+pub struct SqliteStore {
+    tx: mpsc::Sender<Op>,
+    reader: Arc<Mutex<Connection>>,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+fn open_connection(opts: &SqliteOptions) -> Result<Connection, StoreError> {
+    let conn = Connection::open(&opts.path)?;
+    conn.busy_timeout(opts.busy_timeout)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
+}
+
+#[cfg(unix)]
+fn restrict_permissions(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the database, migrate it, recover the ledger frontier and
+    /// start the writer.
+    pub fn open(opts: SqliteOptions) -> Result<SqliteStore, StoreError> {
+        if let Some(dir) = opts.path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
+        }
+        let mut wconn = open_connection(&opts)?;
+        #[cfg(unix)]
+        restrict_permissions(&opts.path);
+        schema::migrate(&mut wconn)?;
+        let writer = Writer::recover(wconn)?;
+        let reader = open_connection(&opts)?;
+        let (tx, rx) = mpsc::channel(8192);
+        let handle = std::thread::Builder::new()
+            .name("portcullis-store-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(SqliteStore {
+            tx,
+            reader: Arc::new(Mutex::new(reader)),
+            writer_thread: Mutex::new(Some(handle)),
+        })
+    }
+
+    async fn call<T: Send + 'static>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Op,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(make(tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        if self.tx.is_closed() {
+            return Err(StoreError::Closed);
+        }
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = reader
+                .lock()
+                .map_err(|_| StoreError::Unavailable("reader lock poisoned".into()))?;
+            f(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?
+    }
+}
+
+fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
+    Ok(KeyRecord {
+        id: row.get(0)?,
+        tenant: row.get(1)?,
+        agent: row.get(2)?,
+        role: row.get(3)?,
+        hash_hex: row.get(4)?,
+        created_ms: row.get(5)?,
+        expires_ms: row.get(6)?,
+        revoked_ms: row.get(7)?,
+    })
+}
+
+const KEY_COLUMNS: &str = "id, tenant, agent, role, hash_hex, created_ms, expires_ms, revoked_ms";
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn append(&self, record: Record) -> Result<Appended, StoreError> {
+        self.call(|reply| Op::Append(Box::new(record), reply)).await
+    }
+
+    async fn head(&self) -> Result<LedgerHead, StoreError> {
+        self.call(Op::Head).await
+    }
+
+    async fn read_records(&self, from: u64, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT seq, record, leaf_hash FROM ledger WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![from as i64, limit as i64], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (seq, bytes, leaf) = row?;
+                let leaf_hash: [u8; 32] = leaf
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt(format!("record {seq}: leaf hash size")))?;
+                out.push(StoredRecord {
+                    seq: seq as u64,
+                    bytes,
+                    leaf_hash,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn find_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        let id = id.to_string();
+        self.read(move |c| {
+            let mut stmt =
+                c.prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"))?;
+            Ok(stmt.query_row([id], key_from_row).optional()?)
+        })
+        .await
+    }
+
+    async fn insert_key(&self, key: KeyRecord) -> Result<(), StoreError> {
+        self.call(|reply| Op::InsertKey(key, reply)).await
+    }
+
+    async fn list_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_ms, id"
+            ))?;
+            let rows = stmt.query_map([], key_from_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn revoke_key(&self, id: &str, at_ms: i64) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.call(|reply| Op::RevokeKey(id, at_ms, reply)).await
+    }
+
+    async fn probe_write(&self) -> Result<(), StoreError> {
+        self.call(Op::Probe).await
+    }
+
+    async fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Op::Close(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+        let handle = self.writer_thread.lock().ok().and_then(|mut h| h.take());
+        if let Some(h) = handle {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

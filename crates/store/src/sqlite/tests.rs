@@ -1,0 +1,267 @@
+use std::time::Duration;
+
+use portcullis_ledger::{Decision, RECORD_VERSION, Record, RecordKind, merkle};
+
+use super::*;
+
+fn record(corr: &str) -> Record {
+    Record {
+        version: RECORD_VERSION,
+        seq: 0,
+        time_ms: 1_700_000_000_000,
+        kind: RecordKind::Decision,
+        correlation_id: corr.into(),
+        tenant: "t1".into(),
+        agent: "a1".into(),
+        credential_id: "k1".into(),
+        method: "tools/call".into(),
+        tool: Some("demo.echo".into()),
+        tool_class: Some("read".into()),
+        decision: Some(Decision::Allow),
+        code: None,
+        args_hash: None,
+        args_preview: None,
+        latency_us: None,
+    }
+}
+
+fn open(dir: &tempfile::TempDir) -> SqliteStore {
+    SqliteStore::open(SqliteOptions {
+        path: dir.path().join("p.db"),
+        busy_timeout: Duration::from_millis(200),
+    })
+    .unwrap()
+}
+
+fn key(id: &str) -> KeyRecord {
+    KeyRecord {
+        id: id.into(),
+        tenant: "t".into(),
+        agent: "a".into(),
+        role: "reader".into(),
+        hash_hex: "00".repeat(32),
+        created_ms: 1,
+        expires_ms: None,
+        revoked_ms: None,
+    }
+}
+
+#[tokio::test]
+async fn appends_get_consecutive_seqs_and_the_head_is_the_merkle_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let mut leaves = Vec::new();
+    for i in 0..10 {
+        let a = store.append(record(&format!("c{i}"))).await.unwrap();
+        assert_eq!(a.seq, i);
+        leaves.push(a.leaf_hash);
+    }
+    let head = store.head().await.unwrap();
+    assert_eq!(head.size, 10);
+    assert_eq!(head.root, merkle::root(&leaves));
+    let rows = store.read_records(3, 4).await.unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![3, 4, 5, 6]
+    );
+    let parsed = portcullis_ledger::canonical::parse_canonical(&rows[0].bytes).unwrap();
+    assert_eq!(parsed.seq, 3);
+    assert_eq!(parsed.correlation_id, "c3");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn concurrent_appends_share_commits_and_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(&dir));
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.append(record(&format!("c{i}"))).await
+        }));
+    }
+    let mut seqs: Vec<u64> = Vec::new();
+    for t in tasks {
+        seqs.push(t.await.unwrap().unwrap().seq);
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (0..200).collect::<Vec<_>>());
+    assert_eq!(store.head().await.unwrap().size, 200);
+}
+
+#[tokio::test]
+async fn reopening_recovers_the_frontier() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = {
+        let store = open(&dir);
+        for i in 0..7 {
+            store.append(record(&format!("c{i}"))).await.unwrap();
+        }
+        let h = store.head().await.unwrap();
+        store.close().await;
+        h
+    };
+    let store = open(&dir);
+    assert_eq!(store.head().await.unwrap(), head);
+    assert_eq!(store.append(record("next")).await.unwrap().seq, 7);
+}
+
+#[tokio::test]
+async fn a_missing_frontier_or_a_row_added_behind_the_writers_back_refuses_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = {
+        let store = open(&dir);
+        for i in 0..5 {
+            store.append(record(&format!("c{i}"))).await.unwrap();
+        }
+        let h = store.head().await.unwrap();
+        store.close().await;
+        h
+    };
+    assert_eq!(head.size, 5);
+    let opts = || SqliteOptions {
+        path: dir.path().join("p.db"),
+        busy_timeout: Duration::from_millis(200),
+    };
+    let conn = Connection::open(dir.path().join("p.db")).unwrap();
+    conn.execute("DELETE FROM meta WHERE key = 'frontier'", [])
+        .unwrap();
+    drop(conn);
+    assert!(matches!(
+        SqliteStore::open(opts()).err(),
+        Some(StoreError::Corrupt(_))
+    ));
+
+    let dir2 = tempfile::tempdir().unwrap();
+    let opts2 = SqliteOptions {
+        path: dir2.path().join("p.db"),
+        busy_timeout: Duration::from_millis(200),
+    };
+    let store = SqliteStore::open(opts2.clone()).unwrap();
+    store.append(record("a")).await.unwrap();
+    let conn = Connection::open(&opts2.path).unwrap();
+    conn.execute(
+        "INSERT INTO ledger(seq, time_ms, kind, tenant, correlation_id, record, leaf_hash)
+         SELECT 1, time_ms, kind, tenant, 'forged', record, leaf_hash FROM ledger WHERE seq = 0",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    assert!(matches!(
+        store.append(record("b")).await,
+        Err(StoreError::Corrupt(_))
+    ));
+    store.close().await;
+    assert!(matches!(
+        SqliteStore::open(opts2).err(),
+        Some(StoreError::Corrupt(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_gap_in_the_ledger_refuses_to_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(&dir);
+        for i in 0..3 {
+            store.append(record(&format!("c{i}"))).await.unwrap();
+        }
+        store.close().await;
+    }
+    let conn = Connection::open(dir.path().join("p.db")).unwrap();
+    conn.execute("DELETE FROM ledger WHERE seq = 1", [])
+        .unwrap();
+    drop(conn);
+    let err = SqliteStore::open(SqliteOptions {
+        path: dir.path().join("p.db"),
+        busy_timeout: Duration::from_millis(200),
+    })
+    .err()
+    .expect("open must fail");
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+}
+
+#[tokio::test]
+async fn a_lock_held_elsewhere_fails_the_append_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.append(record("before")).await.unwrap();
+    let other = Connection::open(dir.path().join("p.db")).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let err = store.append(record("blocked")).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+    other.execute_batch("ROLLBACK").unwrap();
+    drop(other);
+    let a = store.append(record("after")).await.unwrap();
+    assert_eq!(a.seq, 1, "the failed append must not have taken a seq");
+    assert_eq!(store.head().await.unwrap().size, 2);
+}
+
+#[tokio::test]
+async fn keys_insert_find_list_revoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.insert_key(key("aaa")).await.unwrap();
+    store.insert_key(key("bbb")).await.unwrap();
+    assert!(matches!(
+        store.insert_key(key("aaa")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.find_key("aaa").await.unwrap().unwrap().role, "reader");
+    assert!(store.find_key("zzz").await.unwrap().is_none());
+    assert_eq!(store.list_keys().await.unwrap().len(), 2);
+    assert!(store.revoke_key("aaa", 5).await.unwrap());
+    assert!(store.revoke_key("aaa", 9).await.unwrap());
+    assert_eq!(
+        store.find_key("aaa").await.unwrap().unwrap().revoked_ms,
+        Some(5)
+    );
+    assert!(!store.revoke_key("zzz", 5).await.unwrap());
+}
+
+#[tokio::test]
+async fn revocation_is_seen_by_another_store_on_the_same_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(&dir);
+    let b = open(&dir);
+    a.insert_key(key("shared")).await.unwrap();
+    assert!(
+        b.find_key("shared")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_ms
+            .is_none()
+    );
+    a.revoke_key("shared", 3).await.unwrap();
+    assert_eq!(
+        b.find_key("shared").await.unwrap().unwrap().revoked_ms,
+        Some(3)
+    );
+}
+
+#[tokio::test]
+async fn a_closed_store_refuses_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.close().await;
+    assert!(matches!(
+        store.append(record("x")).await,
+        Err(StoreError::Closed)
+    ));
+    assert!(matches!(store.find_key("x").await, Err(StoreError::Closed)));
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_database_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let _store = open(&dir);
+    let mode = std::fs::metadata(dir.path().join("p.db"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "mode {mode:o}");
+}

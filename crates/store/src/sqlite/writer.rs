@@ -1,0 +1,256 @@
+//! The single writer: owns the write connection and the ledger frontier, group-commits appends.
+
+use portcullis_identity::KeyRecord;
+use portcullis_ledger::merkle::Frontier;
+use portcullis_ledger::{Record, canonical};
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{Appended, LedgerHead, StoreError};
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// Most appends committed in one transaction.
+const MAX_BATCH: usize = 4096;
+
+pub(crate) enum Op {
+    Append(Box<Record>, Reply<Appended>),
+    Head(Reply<LedgerHead>),
+    InsertKey(KeyRecord, Reply<()>),
+    RevokeKey(String, i64, Reply<bool>),
+    Probe(Reply<()>),
+    Close(oneshot::Sender<()>),
+}
+
+pub(crate) struct Writer {
+    conn: Connection,
+    frontier: Frontier,
+}
+
+fn save_frontier(conn: &Connection, f: &Frontier) -> rusqlite::Result<()> {
+    let (size, hashes) = f.parts();
+    let value = serde_json::json!({
+        "size": size,
+        "hashes": hashes.iter().map(hex::encode).collect::<Vec<_>>(),
+    });
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES ('frontier', ?1)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [value.to_string()],
+    )?;
+    Ok(())
+}
+
+fn load_frontier(conn: &Connection) -> Option<Frontier> {
+    let text: String = conn
+        .query_row("SELECT value FROM meta WHERE key = 'frontier'", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .ok()??;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let size = v.get("size")?.as_u64()?;
+    let hashes = v
+        .get("hashes")?
+        .as_array()?
+        .iter()
+        .map(|h| {
+            let bytes = hex::decode(h.as_str()?).ok()?;
+            <[u8; 32]>::try_from(bytes).ok()
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Frontier::from_parts(size, hashes).ok()
+}
+
+fn check_no_gap(conn: &Connection, size: u64) -> Result<(), StoreError> {
+    let count: i64 = conn.query_row("SELECT COUNT(*) FROM ledger", [], |r| r.get(0))?;
+    if count as u64 != size {
+        return Err(StoreError::Corrupt(format!(
+            "ledger has {count} rows but its highest seq implies {size}; run 'portcullis audit verify'"
+        )));
+    }
+    Ok(())
+}
+
+/// Tree size implied by the highest seq (cheap: a primary-key lookup).
+fn size_by_max_seq(conn: &Connection) -> Result<u64, StoreError> {
+    let max: Option<i64> = conn.query_row("SELECT MAX(seq) FROM ledger", [], |r| r.get(0))?;
+    Ok(max.map(|m| m as u64 + 1).unwrap_or(0))
+}
+
+/// The saved frontier, which must match the rows: a mismatch means the ledger was changed
+/// outside this gateway (or by a second writer, which the embedded store does not support), and
+/// the store refuses to append rather than extend a tree it cannot vouch for.
+fn checked_frontier(conn: &Connection, known: Option<Frontier>) -> Result<Frontier, StoreError> {
+    let size = size_by_max_seq(conn)?;
+    match known {
+        Some(f) if f.size() == size => Ok(f),
+        None if size == 0 => Ok(Frontier::new()),
+        other => Err(StoreError::Corrupt(format!(
+            "the ledger has {size} records but its saved tree covers {}: it was changed outside this gateway; run 'portcullis audit verify'",
+            other.map(|f| f.size()).unwrap_or(0)
+        ))),
+    }
+}
+
+impl Writer {
+    /// Load the saved frontier and check it against the rows; a gap in the seqs or a frontier
+    /// that does not cover exactly the rows refuses to open.
+    pub(crate) fn recover(conn: Connection) -> Result<Writer, StoreError> {
+        check_no_gap(&conn, size_by_max_seq(&conn)?)?;
+        let frontier = checked_frontier(&conn, load_frontier(&conn))?;
+        Ok(Writer { conn, frontier })
+    }
+
+    pub(crate) fn run(mut self, mut rx: mpsc::Receiver<Op>) {
+        while let Some(first) = rx.blocking_recv() {
+            let mut appends = Vec::new();
+            let mut others = Vec::new();
+            let mut next = Some(first);
+            while let Some(op) = next.take() {
+                match op {
+                    Op::Append(r, reply) => appends.push((r, reply)),
+                    other => others.push(other),
+                }
+                if appends.len() < MAX_BATCH {
+                    next = rx.try_recv().ok();
+                }
+            }
+            if !appends.is_empty() {
+                self.commit_appends(appends);
+            }
+            for op in others {
+                if let Some(done) = self.handle(op) {
+                    let _ = done.send(());
+                    return;
+                }
+            }
+        }
+    }
+
+    fn commit_appends(&mut self, batch: Vec<(Box<Record>, Reply<Appended>)>) {
+        let mut results = Vec::with_capacity(batch.len());
+        let mut frontier = self.frontier.clone();
+        let outcome = (|| -> Result<(), StoreError> {
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            // Nothing may have been appended behind this writer's back.
+            frontier = checked_frontier(&tx, Some(frontier.clone()))?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO ledger(seq, time_ms, kind, tenant, correlation_id, record, leaf_hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?;
+                for (record, _) in &batch {
+                    let mut record = (**record).clone();
+                    record.seq = frontier.size();
+                    let encoded = canonical::canonical_bytes(&record)
+                        .and_then(|b| canonical::leaf_hash(&record).map(|h| (b, h)));
+                    let (bytes, leaf) = match encoded {
+                        Ok(x) => x,
+                        Err(e) => {
+                            results.push(Err(StoreError::Conflict(e.to_string())));
+                            continue;
+                        }
+                    };
+                    let kind = match record.kind {
+                        portcullis_ledger::RecordKind::Decision => "decision",
+                        portcullis_ledger::RecordKind::Outcome => "outcome",
+                    };
+                    stmt.execute(params![
+                        record.seq as i64,
+                        record.time_ms,
+                        kind,
+                        record.tenant,
+                        record.correlation_id,
+                        bytes,
+                        leaf.to_vec()
+                    ])?;
+                    results.push(Ok(Appended {
+                        seq: record.seq,
+                        leaf_hash: leaf,
+                    }));
+                    frontier.push(leaf);
+                }
+            }
+            save_frontier(&tx, &frontier)?;
+            tx.commit()?;
+            Ok(())
+        })();
+        match outcome {
+            Ok(()) => {
+                self.frontier = frontier;
+                for ((_, reply), result) in batch.into_iter().zip(results) {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, batch = batch.len(), "ledger append failed");
+                for (_, reply) in batch {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+
+    /// Handle a non-append op; returns the close acknowledgement when asked to stop.
+    fn handle(&mut self, op: Op) -> Option<oneshot::Sender<()>> {
+        match op {
+            Op::Append(..) => unreachable!("appends are batched"),
+            Op::Head(reply) => {
+                let _ = reply.send(Ok(LedgerHead {
+                    size: self.frontier.size(),
+                    root: self.frontier.root(),
+                }));
+            }
+            Op::InsertKey(k, reply) => {
+                let r = self
+                    .conn
+                    .execute(
+                        "INSERT INTO api_keys(id, tenant, agent, role, hash_hex, created_ms, expires_ms, revoked_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        params![k.id, k.tenant, k.agent, k.role, k.hash_hex, k.created_ms, k.expires_ms, k.revoked_ms],
+                    )
+                    .map(|_| ())
+                    .map_err(|e| match e {
+                        rusqlite::Error::SqliteFailure(f, _)
+                            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                        {
+                            StoreError::Conflict(format!("key id '{}' exists", k.id))
+                        }
+                        e => e.into(),
+                    });
+                let _ = reply.send(r);
+            }
+            Op::RevokeKey(id, at, reply) => {
+                let r = self
+                    .conn
+                    .execute(
+                        "UPDATE api_keys SET revoked_ms = COALESCE(revoked_ms, ?2) WHERE id = ?1",
+                        params![id, at],
+                    )
+                    .map(|n| n > 0)
+                    .map_err(StoreError::from);
+                let _ = reply.send(r);
+            }
+            Op::Probe(reply) => {
+                let r = self
+                    .conn
+                    .execute(
+                        "INSERT INTO meta(key, value) VALUES ('probe', '1')
+                         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                        [],
+                    )
+                    .map(|_| ())
+                    .map_err(StoreError::from);
+                let _ = reply.send(r);
+            }
+            Op::Close(done) => {
+                let _ = self.conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+                return Some(done);
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,143 @@
+//! Tamper cases against a real SQLite ledger: each is caught by `verify_sqlite` and the first
+//! bad record is named.
+
+use std::path::Path;
+use std::time::Duration;
+
+use portcullis_ledger::{Decision, RECORD_VERSION, Record, RecordKind};
+use portcullis_store::{SqliteOptions, SqliteStore, Store, VerifyError, verify_sqlite};
+use rusqlite::Connection;
+
+fn record(i: u64) -> Record {
+    Record {
+        version: RECORD_VERSION,
+        seq: 0,
+        time_ms: 1_700_000_000_000 + i as i64,
+        kind: RecordKind::Decision,
+        correlation_id: format!("c{i}"),
+        tenant: "t".into(),
+        agent: "a".into(),
+        credential_id: "k".into(),
+        method: "tools/call".into(),
+        tool: Some("demo.echo".into()),
+        tool_class: Some("read".into()),
+        decision: Some(Decision::Allow),
+        code: None,
+        args_hash: None,
+        args_preview: Some(format!("{{\"n\":{i}}}")),
+        latency_us: None,
+    }
+}
+
+async fn ledger_with(n: u64) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l.db");
+    let store = SqliteStore::open(SqliteOptions {
+        path: path.clone(),
+        busy_timeout: Duration::from_secs(1),
+    })
+    .unwrap();
+    for i in 0..n {
+        store.append(record(i)).await.unwrap();
+    }
+    store.close().await;
+    (dir, path)
+}
+
+fn sql(path: &Path, q: &str) {
+    Connection::open(path).unwrap().execute_batch(q).unwrap();
+}
+
+fn first_bad(e: VerifyError) -> u64 {
+    match e {
+        VerifyError::Record { seq, .. } => seq,
+        other => panic!("expected a named record, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn an_untouched_ledger_verifies() {
+    let (_d, path) = ledger_with(50).await;
+    let r = verify_sqlite(&path).unwrap();
+    assert_eq!(r.size, 50);
+    let (_d, empty) = ledger_with(0).await;
+    assert_eq!(verify_sqlite(&empty).unwrap().size, 0);
+}
+
+#[tokio::test]
+async fn an_edited_field_is_caught_at_its_record() {
+    let (_d, path) = ledger_with(10).await;
+    sql(
+        &path,
+        "UPDATE ledger SET record = replace(record, '\"c7\"', '\"c8\"') WHERE seq = 7",
+    );
+    assert_eq!(first_bad(verify_sqlite(&path).unwrap_err()), 7);
+}
+
+#[tokio::test]
+async fn an_edit_with_a_recomputed_leaf_hash_breaks_the_tree_head() {
+    let (_d, path) = ledger_with(10).await;
+    let conn = Connection::open(&path).unwrap();
+    let bytes: Vec<u8> = conn
+        .query_row("SELECT record FROM ledger WHERE seq = 4", [], |r| r.get(0))
+        .unwrap();
+    let mut rec = portcullis_ledger::canonical::parse_canonical(&bytes).unwrap();
+    rec.decision = Some(Decision::Deny);
+    let new_bytes = portcullis_ledger::canonical::canonical_bytes(&rec).unwrap();
+    let leaf = portcullis_ledger::canonical::leaf_hash(&rec).unwrap();
+    conn.execute(
+        "UPDATE ledger SET record = ?1, leaf_hash = ?2 WHERE seq = 4",
+        rusqlite::params![new_bytes, leaf.to_vec()],
+    )
+    .unwrap();
+    drop(conn);
+    assert!(matches!(
+        verify_sqlite(&path).unwrap_err(),
+        VerifyError::Head(_)
+    ));
+}
+
+#[tokio::test]
+async fn a_deleted_record_is_caught() {
+    let (_d, path) = ledger_with(10).await;
+    sql(&path, "DELETE FROM ledger WHERE seq = 3");
+    assert_eq!(first_bad(verify_sqlite(&path).unwrap_err()), 3);
+    let (_d, path) = ledger_with(10).await;
+    sql(&path, "DELETE FROM ledger WHERE seq = 9");
+    assert!(
+        matches!(verify_sqlite(&path).unwrap_err(), VerifyError::Head(_)),
+        "the last record removed"
+    );
+}
+
+#[tokio::test]
+async fn two_swapped_records_are_caught() {
+    let (_d, path) = ledger_with(10).await;
+    sql(
+        &path,
+        "UPDATE ledger SET seq = -1 WHERE seq = 2; UPDATE ledger SET seq = 2 WHERE seq = 5; UPDATE ledger SET seq = 5 WHERE seq = -1;",
+    );
+    assert_eq!(first_bad(verify_sqlite(&path).unwrap_err()), 2);
+}
+
+#[tokio::test]
+async fn a_record_appended_behind_the_gateways_back_is_caught() {
+    let (_d, path) = ledger_with(10).await;
+    sql(
+        &path,
+        "INSERT INTO ledger(seq, time_ms, kind, tenant, correlation_id, record, leaf_hash)
+         SELECT 10, time_ms, kind, tenant, correlation_id, record, leaf_hash FROM ledger WHERE seq = 9",
+    );
+    assert_eq!(first_bad(verify_sqlite(&path).unwrap_err()), 10);
+}
+
+#[tokio::test]
+async fn garbage_and_missing_files_are_clear_errors() {
+    let (_d, path) = ledger_with(3).await;
+    sql(&path, "UPDATE ledger SET record = x'00ff' WHERE seq = 1");
+    assert_eq!(first_bad(verify_sqlite(&path).unwrap_err()), 1);
+    assert!(matches!(
+        verify_sqlite(Path::new("/nonexistent/x.db")).unwrap_err(),
+        VerifyError::Io(_)
+    ));
+}
