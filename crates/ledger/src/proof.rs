@@ -1,0 +1,130 @@
+//! Proofs as they travel (CLI output, `/api/ledger/proof/...`, export bundles): hashes in
+//! lower-case hex, checked against a tree head with the RFC 9162 algorithms in `merkle`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::merkle::{self, Hash};
+
+/// Most hashes a proof can need: one per tree level.
+pub const MAX_PROOF_HASHES: usize = 64;
+
+/// Decode a list of hex hashes, refusing more than a proof can hold.
+pub fn decode_hashes(hex_hashes: &[String]) -> Result<Vec<Hash>, String> {
+    if hex_hashes.len() > MAX_PROOF_HASHES {
+        return Err(format!(
+            "a proof has at most {MAX_PROOF_HASHES} hashes, this one has {}",
+            hex_hashes.len()
+        ));
+    }
+    hex_hashes.iter().map(|h| decode_hash(h)).collect()
+}
+
+pub fn decode_hash(h: &str) -> Result<Hash, String> {
+    hex::decode(h)
+        .ok()
+        .and_then(|b| Hash::try_from(b).ok())
+        .ok_or_else(|| "a hash must be 64 hex digits".to_string())
+}
+
+pub fn encode_hashes(hashes: &[Hash]) -> Vec<String> {
+    hashes.iter().map(hex::encode).collect()
+}
+
+/// Leaf `seq` is in the tree of `size` leaves whose root is `root`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InclusionProof {
+    pub seq: u64,
+    pub size: u64,
+    pub leaf_hash: String,
+    pub root: String,
+    pub proof: Vec<String>,
+}
+
+impl InclusionProof {
+    pub fn new(seq: u64, size: u64, leaf: Hash, root: Hash, proof: &[Hash]) -> InclusionProof {
+        InclusionProof {
+            seq,
+            size,
+            leaf_hash: hex::encode(leaf),
+            root: hex::encode(root),
+            proof: encode_hashes(proof),
+        }
+    }
+
+    pub fn verify(&self) -> Result<(), String> {
+        let leaf = decode_hash(&self.leaf_hash)?;
+        let root = decode_hash(&self.root)?;
+        let proof = decode_hashes(&self.proof)?;
+        if merkle::verify_inclusion(&leaf, self.seq, self.size, &proof, &root) {
+            Ok(())
+        } else {
+            Err("the inclusion proof does not verify".into())
+        }
+    }
+}
+
+/// The tree of `from` leaves is a prefix of the tree of `to` leaves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyProof {
+    pub from: u64,
+    pub to: u64,
+    pub from_root: String,
+    pub to_root: String,
+    pub proof: Vec<String>,
+}
+
+impl ConsistencyProof {
+    pub fn new(from: u64, to: u64, from_root: Hash, to_root: Hash, proof: &[Hash]) -> Self {
+        ConsistencyProof {
+            from,
+            to,
+            from_root: hex::encode(from_root),
+            to_root: hex::encode(to_root),
+            proof: encode_hashes(proof),
+        }
+    }
+
+    pub fn verify(&self) -> Result<(), String> {
+        let (a, b) = (decode_hash(&self.from_root)?, decode_hash(&self.to_root)?);
+        let proof = decode_hashes(&self.proof)?;
+        if merkle::verify_consistency(self.from, self.to, &a, &b, &proof) {
+            Ok(())
+        } else {
+            Err("the consistency proof does not verify".into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::merkle::{consistency_proof, hash_leaf, inclusion_proof, root};
+
+    fn leaves(n: u64) -> Vec<Hash> {
+        (0..n).map(|i| hash_leaf(&i.to_be_bytes())).collect()
+    }
+
+    #[test]
+    fn wire_proofs_verify_and_refuse_edits() {
+        let l = leaves(11);
+        let p = InclusionProof::new(5, 11, l[5], root(&l), &inclusion_proof(&l, 5));
+        p.verify().unwrap();
+        let mut bad = p.clone();
+        bad.seq = 6;
+        assert!(bad.verify().is_err());
+        let mut bad = p.clone();
+        bad.proof[0] = "zz".into();
+        assert!(bad.verify().is_err());
+        let mut bad = p;
+        bad.proof = vec!["00".repeat(32); MAX_PROOF_HASHES + 1];
+        assert!(bad.verify().unwrap_err().contains("at most"));
+
+        let c = ConsistencyProof::new(4, 11, root(&l[..4]), root(&l), &consistency_proof(&l, 4));
+        c.verify().unwrap();
+        let mut bad = c;
+        bad.from = 5;
+        assert!(bad.verify().is_err());
+    }
+}
