@@ -27,31 +27,112 @@ fn split(n: usize) -> usize {
 
 /// MTH over leaf hashes.
 pub fn root(leaves: &[Hash]) -> Hash {
-    match leaves.len() {
-        0 => sha256(&[]),
-        1 => leaves[0],
-        n => {
-            let k = split(n);
-            hash_children(&root(&leaves[..k]), &root(&leaves[k..]))
-        }
-    }
+    Tree::new(leaves.to_vec()).root(leaves.len() as u64)
 }
 
-/// Audit path for leaf `index` (RFC 6962 §2.1.1).
+/// Audit path for leaf `index` in the tree of all `leaves` (RFC 6962 §2.1.1).
 pub fn inclusion_proof(leaves: &[Hash], index: usize) -> Vec<Hash> {
-    let n = leaves.len();
-    if n <= 1 || index >= n {
-        return Vec::new();
+    Tree::new(leaves.to_vec()).inclusion_proof(index as u64, leaves.len() as u64)
+}
+
+/// The leaves with every complete subtree's hash precomputed, so roots and proofs for any
+/// tree size up to the number of leaves cost O(log n) hashes, not O(n).
+#[derive(Debug, Clone)]
+pub struct Tree {
+    /// `levels[k][j]` is the hash of the perfect subtree of leaves `j·2^k .. (j+1)·2^k`.
+    levels: Vec<Vec<Hash>>,
+}
+
+impl Tree {
+    pub fn new(leaves: Vec<Hash>) -> Tree {
+        let mut levels = vec![leaves];
+        while let Some(last) = levels.last().filter(|l| l.len() >= 2) {
+            let next = last
+                .chunks_exact(2)
+                .map(|p| hash_children(&p[0], &p[1]))
+                .collect();
+            levels.push(next);
+        }
+        Tree { levels }
     }
-    let k = split(n);
-    if index < k {
-        let mut p = inclusion_proof(&leaves[..k], index);
-        p.push(root(&leaves[k..]));
-        p
-    } else {
-        let mut p = inclusion_proof(&leaves[k..], index - k);
-        p.push(root(&leaves[..k]));
-        p
+
+    /// Number of leaves.
+    pub fn len(&self) -> u64 {
+        self.levels[0].len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.levels[0].is_empty()
+    }
+
+    /// Hash of leaves `start .. start + len` (len ≥ 1, within the tree).
+    fn range_root(&self, start: u64, len: u64) -> Hash {
+        if len.is_power_of_two() && start % len == 0 {
+            let k = len.trailing_zeros() as usize;
+            return self.levels[k][(start >> k) as usize];
+        }
+        let k = split(len as usize) as u64;
+        hash_children(
+            &self.range_root(start, k),
+            &self.range_root(start + k, len - k),
+        )
+    }
+
+    /// Root of the tree of the first `size` leaves (size ≤ len).
+    pub fn root(&self, size: u64) -> Hash {
+        if size == 0 {
+            return sha256(&[]);
+        }
+        self.range_root(0, size)
+    }
+
+    /// Audit path for leaf `index` in the tree of the first `size` leaves.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Vec<Hash> {
+        let mut proof = Vec::new();
+        if index < size && size <= self.len() {
+            self.path(index, 0, size, &mut proof);
+        }
+        proof
+    }
+
+    fn path(&self, index: u64, start: u64, len: u64, out: &mut Vec<Hash>) {
+        if len <= 1 {
+            return;
+        }
+        let k = split(len as usize) as u64;
+        if index < k {
+            self.path(index, start, k, out);
+            out.push(self.range_root(start + k, len - k));
+        } else {
+            self.path(index - k, start + k, len - k, out);
+            out.push(self.range_root(start, k));
+        }
+    }
+
+    /// Proof that the first `m` leaves' tree is a prefix of the first `n` leaves' tree.
+    pub fn consistency_proof(&self, m: u64, n: u64) -> Vec<Hash> {
+        let mut proof = Vec::new();
+        if m > 0 && m < n && n <= self.len() {
+            self.subproof(m, 0, n, true, &mut proof);
+        }
+        proof
+    }
+
+    fn subproof(&self, m: u64, start: u64, len: u64, complete: bool, out: &mut Vec<Hash>) {
+        if m == len {
+            if !complete {
+                out.push(self.range_root(start, len));
+            }
+            return;
+        }
+        let k = split(len as usize) as u64;
+        if m <= k {
+            self.subproof(m, start, k, complete, out);
+            out.push(self.range_root(start + k, len - k));
+        } else {
+            self.subproof(m - k, start + k, len - k, false, out);
+            out.push(self.range_root(start, k));
+        }
     }
 }
 
@@ -81,33 +162,9 @@ pub fn verify_inclusion(leaf: &Hash, index: u64, size: u64, proof: &[Hash], root
     snode == 0 && r == *root
 }
 
-fn subproof(m: usize, leaves: &[Hash], complete: bool) -> Vec<Hash> {
-    let n = leaves.len();
-    if m == n {
-        return if complete {
-            Vec::new()
-        } else {
-            vec![root(leaves)]
-        };
-    }
-    let k = split(n);
-    if m <= k {
-        let mut p = subproof(m, &leaves[..k], complete);
-        p.push(root(&leaves[k..]));
-        p
-    } else {
-        let mut p = subproof(m - k, &leaves[k..], false);
-        p.push(root(&leaves[..k]));
-        p
-    }
-}
-
 /// Proof that the tree of the first `m` leaves is a prefix of the tree of all (RFC 6962 §2.1.2).
 pub fn consistency_proof(leaves: &[Hash], m: usize) -> Vec<Hash> {
-    if m == 0 || m >= leaves.len() {
-        return Vec::new();
-    }
-    subproof(m, leaves, true)
+    Tree::new(leaves.to_vec()).consistency_proof(m as u64, leaves.len() as u64)
 }
 
 /// RFC 9162 §2.1.4.2. An empty first tree is consistent with any tree.

@@ -99,3 +99,60 @@ fn consistency_edge_cases() {
         &consistency_proof(&l, 4)
     ));
 }
+
+/// The plain recursive definitions of RFC 6962 §2.1, as an oracle for `Tree`.
+mod oracle {
+    use super::*;
+
+    pub fn mth(l: &[Hash]) -> Hash {
+        match l.len() {
+            0 => crate::canonical::sha256(&[]),
+            1 => l[0],
+            n => {
+                let k = split(n);
+                hash_children(&mth(&l[..k]), &mth(&l[k..]))
+            }
+        }
+    }
+
+    pub fn path(m: usize, l: &[Hash]) -> Vec<Hash> {
+        let n = l.len();
+        if n <= 1 {
+            return vec![];
+        }
+        let k = split(n);
+        let mut p = if m < k {
+            path(m, &l[..k])
+        } else {
+            path(m - k, &l[k..])
+        };
+        p.push(if m < k { mth(&l[k..]) } else { mth(&l[..k]) });
+        p
+    }
+}
+
+proptest! {
+    #[test]
+    fn tree_roots_and_proofs_at_any_older_size_match_the_rfc_definition(n in 1usize..200, s in any::<prop::sample::Index>(), i in any::<prop::sample::Index>()) {
+        let l = leaves(n);
+        let t = Tree::new(l.clone());
+        let size = s.index(n) + 1;
+        let idx = i.index(size);
+        prop_assert_eq!(t.root(size as u64), oracle::mth(&l[..size]));
+        let p = t.inclusion_proof(idx as u64, size as u64);
+        prop_assert_eq!(&p, &oracle::path(idx, &l[..size]));
+        prop_assert!(verify_inclusion(&l[idx], idx as u64, size as u64, &p, &t.root(size as u64)));
+        let c = t.consistency_proof(size as u64, n as u64);
+        prop_assert!(verify_consistency(size as u64, n as u64, &t.root(size as u64), &t.root(n as u64), &c));
+    }
+}
+
+#[test]
+fn out_of_range_requests_give_empty_proofs() {
+    let t = Tree::new(leaves(5));
+    assert!(t.inclusion_proof(5, 5).is_empty());
+    assert!(t.inclusion_proof(0, 6).is_empty());
+    assert!(t.consistency_proof(3, 6).is_empty());
+    assert!(t.consistency_proof(0, 5).is_empty());
+    assert_eq!(Tree::new(vec![]).root(0), root(&[]));
+}
