@@ -2,10 +2,13 @@
 //! SQLite backend is the default; distributed backends implement the same `Store` trait.
 #![forbid(unsafe_code)]
 
+pub mod checkpoint;
 mod error;
+pub mod signing_key;
 pub mod sqlite;
 pub mod verify;
 
+pub use checkpoint::{CheckpointError, sign_checkpoint};
 pub use error::StoreError;
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use verify::{VerifyError, VerifyReport, verify_sqlite};
@@ -15,7 +18,7 @@ use portcullis_identity::KeyRecord;
 use portcullis_ledger::Record;
 
 /// Version of the store's schema, reported by `/api/status`.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Size and root of the ledger's Merkle tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +42,24 @@ pub struct StoredRecord {
     pub leaf_hash: [u8; 32],
 }
 
+/// A signed checkpoint as stored: the tree head it states and the signed note.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    pub size: u64,
+    pub root: [u8; 32],
+    /// The C2SP signed note.
+    pub note: String,
+    pub time_ms: i64,
+}
+
+/// What a prune removed: the content of records `0..pruned_below` is gone, their leaf hashes
+/// stay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    pub pruned_below: u64,
+    pub removed: u64,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Append a record (its `seq` is assigned here). Returns once the record is durable.
@@ -47,6 +68,15 @@ pub trait Store: Send + Sync + 'static {
     async fn head(&self) -> Result<LedgerHead, StoreError>;
     /// Up to `limit` records from `from` on, in order.
     async fn read_records(&self, from: u64, limit: usize) -> Result<Vec<StoredRecord>, StoreError>;
+    /// Leaf hashes of records `0..size`, in order (pruned records keep theirs).
+    async fn leaf_hashes(&self, size: u64) -> Result<Vec<[u8; 32]>, StoreError>;
+    /// The most recent signed checkpoint, if any.
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError>;
+    /// Save a checkpoint; refused (`Conflict`) unless it is larger than every saved one.
+    async fn save_checkpoint(&self, cp: StoredCheckpoint) -> Result<(), StoreError>;
+    /// Remove the content of the longest prefix of records made before `before_ms` that a
+    /// signed checkpoint covers; their leaf hashes stay, so the tree and proofs are unchanged.
+    async fn prune(&self, before_ms: i64) -> Result<Pruned, StoreError>;
     async fn find_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError>;
     async fn insert_key(&self, key: KeyRecord) -> Result<(), StoreError>;
     async fn list_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;

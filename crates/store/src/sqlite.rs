@@ -4,7 +4,7 @@
 //! transaction is durable. Reads use a separate connection.
 
 mod schema;
-mod writer;
+pub(crate) mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -16,7 +16,7 @@ use portcullis_ledger::Record;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Appended, LedgerHead, Store, StoreError, StoredRecord};
+use crate::{Appended, LedgerHead, Pruned, Store, StoreError, StoredCheckpoint, StoredRecord};
 use writer::{Op, Writer};
 
 #[derive(Debug, Clone)]
@@ -157,6 +157,76 @@ impl Store for SqliteStore {
             Ok(out)
         })
         .await
+    }
+
+    async fn leaf_hashes(&self, size: u64) -> Result<Vec<[u8; 32]>, StoreError> {
+        self.read(move |c| {
+            let mut stmt =
+                c.prepare_cached("SELECT seq, leaf_hash FROM ledger WHERE seq < ?1 ORDER BY seq")?;
+            let mut rows = stmt.query([size as i64])?;
+            let mut out = Vec::with_capacity(size.min(1 << 24) as usize);
+            while let Some(row) = rows.next()? {
+                let seq: i64 = row.get(0)?;
+                let leaf = row.get_ref(1)?.as_bytes().ok().and_then(|b| <[u8; 32]>::try_from(b).ok());
+                match leaf {
+                    Some(h) if seq as u64 == out.len() as u64 => out.push(h),
+                    _ => {
+                        return Err(StoreError::Corrupt(format!(
+                            "record {}: missing or with a malformed leaf hash; run 'portcullis audit verify'",
+                            out.len()
+                        )));
+                    }
+                }
+            }
+            if out.len() as u64 != size {
+                return Err(StoreError::Corrupt(format!(
+                    "the ledger has {} records, not {size}",
+                    out.len()
+                )));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
+        self.read(|c| {
+            let row = c
+                .query_row(
+                    "SELECT size, root, note, time_ms FROM checkpoints ORDER BY size DESC LIMIT 1",
+                    [],
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, Vec<u8>>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, i64>(3)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            row.map(|(size, root, note, time_ms)| {
+                let root = <[u8; 32]>::try_from(root).map_err(|_| {
+                    StoreError::Corrupt(format!("checkpoint {size}: malformed root"))
+                })?;
+                Ok(StoredCheckpoint {
+                    size: size as u64,
+                    root,
+                    note,
+                    time_ms,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn save_checkpoint(&self, cp: StoredCheckpoint) -> Result<(), StoreError> {
+        self.call(|reply| Op::SaveCheckpoint(cp, reply)).await
+    }
+
+    async fn prune(&self, before_ms: i64) -> Result<Pruned, StoreError> {
+        self.call(|reply| Op::Prune(before_ms, reply)).await
     }
 
     async fn find_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {

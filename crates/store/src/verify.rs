@@ -1,17 +1,23 @@
 //! Offline verification of a SQLite ledger: every row re-encodes canonically, its leaf hash
 //! matches its content, seqs run 0..n with no gap, and the tree over the rows matches the saved
-//! tree head. Reads the file read-only; the gateway need not run. Names the first bad record.
+//! tree head, and every signed checkpoint states the root of the records it covers (and is signed
+//! by the given key). Reads the file read-only; the gateway need not run. Names the first bad record.
 
 use std::path::Path;
 
 use portcullis_ledger::canonical;
-use portcullis_ledger::merkle::Frontier;
+use portcullis_ledger::merkle::{self, Frontier, Hash};
+use portcullis_ledger::note::{Checkpoint, NoteVerifier};
 use rusqlite::{Connection, OpenFlags};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyReport {
     pub size: u64,
     pub root: [u8; 32],
+    /// Signed checkpoints found and checked.
+    pub checkpoints: u64,
+    /// Records below this seq had their content pruned.
+    pub pruned_below: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,6 +26,8 @@ pub enum VerifyError {
     Io(String),
     #[error("record {seq}: {reason}")]
     Record { seq: u64, reason: String },
+    #[error("checkpoint {size}: {reason}")]
+    Checkpoint { size: u64, reason: String },
     #[error("{0}")]
     Head(String),
 }
@@ -30,8 +38,119 @@ impl From<rusqlite::Error> for VerifyError {
     }
 }
 
-/// Verify the ledger in the SQLite file at `path`.
-pub fn verify_sqlite(path: &Path) -> Result<VerifyReport, VerifyError> {
+/// Rows hashed per parallel batch.
+const BATCH: usize = 16 * 1024;
+
+/// Check one row's content against its seq and stored leaf hash; returns the leaf hash.
+/// Rows below `pruned_below` may have had their content removed: their stored hash stands,
+/// vouched for by the tree head and the signed checkpoints.
+fn check_row(seq: u64, bytes: &[u8], stored: &[u8], pruned_below: u64) -> Result<Hash, String> {
+    let stored: Hash = stored
+        .try_into()
+        .map_err(|_| "its stored leaf hash is not 32 bytes: edited".to_string())?;
+    if bytes.is_empty() {
+        return if seq < pruned_below {
+            Ok(stored)
+        } else {
+            Err("its content was removed but it is not below the pruning mark: deleted".into())
+        };
+    }
+    let record = canonical::parse_canonical(bytes)
+        .map_err(|e| format!("not a canonical record ({e}): edited"))?;
+    if record.seq != seq {
+        return Err(format!(
+            "its content says seq {} (moved or swapped)",
+            record.seq
+        ));
+    }
+    if merkle::hash_leaf(bytes) != stored {
+        return Err("its stored leaf hash does not match its content: edited".into());
+    }
+    Ok(stored)
+}
+
+/// Hash a batch of rows on every core; returns the leaves in order or the first bad record.
+fn check_batch(
+    first_seq: u64,
+    rows: &[(Vec<u8>, Vec<u8>)],
+    pruned_below: u64,
+) -> Result<Vec<Hash>, VerifyError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = rows.len().div_ceil(threads).max(1);
+    let results: Vec<Result<Vec<Hash>, VerifyError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = rows
+            .chunks(per)
+            .enumerate()
+            .map(|(c, chunk)| {
+                s.spawn(move || {
+                    let base = first_seq + (c * per) as u64;
+                    chunk
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (bytes, stored))| {
+                            let seq = base + i as u64;
+                            check_row(seq, bytes, stored, pruned_below)
+                                .map_err(|reason| VerifyError::Record { seq, reason })
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(VerifyError::Io("a hashing thread panicked".into())))
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(rows.len());
+    for r in results {
+        out.extend(r?);
+    }
+    Ok(out)
+}
+
+struct SavedCheckpoint {
+    size: u64,
+    root: Vec<u8>,
+    note: String,
+}
+
+fn load_checkpoints(conn: &Connection) -> Result<Vec<SavedCheckpoint>, VerifyError> {
+    let mut stmt = conn.prepare("SELECT size, root, note FROM checkpoints ORDER BY size")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(SavedCheckpoint {
+            size: r.get::<_, i64>(0)? as u64,
+            root: r.get(1)?,
+            note: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A saved checkpoint must be signed by one of `keys` (when given) and state its row's head.
+fn check_signature(cp: &SavedCheckpoint, keys: &[NoteVerifier]) -> Result<(), VerifyError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let bad = |reason: String| VerifyError::Checkpoint {
+        size: cp.size,
+        reason,
+    };
+    let opened = keys
+        .iter()
+        .find_map(|k| Checkpoint::open(&cp.note, k).ok())
+        .ok_or_else(|| bad("its note is not signed by the given key".into()))?;
+    if opened.size != cp.size || opened.root.as_slice() != cp.root.as_slice() {
+        return Err(bad("its signed note states a different tree head".into()));
+    }
+    Ok(())
+}
+
+/// Verify the ledger in the SQLite file at `path`; checkpoint signatures are checked against
+/// `keys` when any are given.
+pub fn verify_sqlite(path: &Path, keys: &[NoteVerifier]) -> Result<VerifyReport, VerifyError> {
     if !path.is_file() {
         return Err(VerifyError::Io(format!(
             "{} does not exist",
@@ -39,48 +158,65 @@ pub fn verify_sqlite(path: &Path) -> Result<VerifyReport, VerifyError> {
         )));
     }
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let pruned_below =
+        crate::sqlite::writer::pruned_below(&conn).map_err(|e| VerifyError::Head(e.to_string()))?;
+    let checkpoints = load_checkpoints(&conn)?;
+    let mut pending = checkpoints.iter().peekable();
     let mut frontier = Frontier::new();
     let mut stmt = conn.prepare("SELECT seq, record, leaf_hash FROM ledger ORDER BY seq")?;
     let mut rows = stmt.query([])?;
     let mut expected: u64 = 0;
-    while let Some(row) = rows.next()? {
-        let seq: i64 = row.get(0)?;
-        let bad = |reason: String| VerifyError::Record {
-            seq: expected,
-            reason,
-        };
-        if seq as u64 != expected {
-            return Err(bad(format!(
-                "missing: the next stored record has seq {seq} (removed or reordered)"
-            )));
-        }
-        // A hand edit may have turned a BLOB into TEXT: read either as bytes.
-        let bytes: Vec<u8> = row
-            .get_ref(1)?
-            .as_bytes()
-            .map_err(|e| bad(e.to_string()))?
-            .to_vec();
-        let stored: Vec<u8> = row
-            .get_ref(2)?
-            .as_bytes()
-            .map_err(|e| bad(e.to_string()))?
-            .to_vec();
-        let record = canonical::parse_canonical(&bytes)
-            .map_err(|e| bad(format!("not a canonical record ({e}): edited")))?;
-        if record.seq != expected {
-            return Err(bad(format!(
-                "its content says seq {} (moved or swapped)",
-                record.seq
-            )));
-        }
-        let leaf = canonical::leaf_hash(&record).map_err(|e| bad(e.to_string()))?;
-        if stored.as_slice() != leaf.as_slice() {
-            return Err(bad(
-                "its stored leaf hash does not match its content: edited".into(),
+    let mut batch: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(BATCH);
+    let mut done = false;
+    while !done {
+        batch.clear();
+        let first = expected;
+        while batch.len() < BATCH {
+            let Some(row) = rows.next()? else {
+                done = true;
+                break;
+            };
+            let seq: i64 = row.get(0)?;
+            if seq as u64 != expected {
+                // Check what came before first, so an earlier bad record is named first.
+                check_batch(first, &batch, pruned_below)?;
+                return Err(VerifyError::Record {
+                    seq: expected,
+                    reason: format!(
+                        "missing: the next stored record has seq {seq} (removed or reordered)"
+                    ),
+                });
+            }
+            // A hand edit may have turned a BLOB into TEXT: read either as bytes.
+            let bytes = row.get_ref(1)?.as_bytes().map(<[u8]>::to_vec);
+            let stored = row.get_ref(2)?.as_bytes().map(<[u8]>::to_vec);
+            batch.push((
+                bytes.unwrap_or_else(|_| vec![0]),
+                stored.unwrap_or_default(),
             ));
+            expected += 1;
         }
-        frontier.push(leaf);
-        expected += 1;
+        for leaf in check_batch(first, &batch, pruned_below)? {
+            frontier.push(leaf);
+            while let Some(cp) = pending.next_if(|c| c.size == frontier.size()) {
+                if cp.root.as_slice() != frontier.root().as_slice() {
+                    return Err(VerifyError::Checkpoint {
+                        size: cp.size,
+                        reason: "the records up to it do not give the root it signed: earlier records were changed".into(),
+                    });
+                }
+                check_signature(cp, keys)?;
+            }
+        }
+    }
+    if let Some(cp) = pending.next() {
+        return Err(VerifyError::Checkpoint {
+            size: cp.size,
+            reason: format!(
+                "it covers more records than the {} stored: records were removed",
+                frontier.size()
+            ),
+        });
     }
     let saved: Option<String> = conn
         .query_row("SELECT value FROM meta WHERE key = 'frontier'", [], |r| {
@@ -90,6 +226,8 @@ pub fn verify_sqlite(path: &Path) -> Result<VerifyReport, VerifyError> {
     let report = VerifyReport {
         size: frontier.size(),
         root: frontier.root(),
+        checkpoints: checkpoints.len() as u64,
+        pruned_below,
     };
     let Some(saved) = saved else {
         if report.size == 0 {

@@ -58,10 +58,10 @@ fn first_bad(e: VerifyError) -> u64 {
 #[tokio::test]
 async fn an_untouched_ledger_verifies() {
     let (_d, path) = ledger_with(50).await;
-    let r = verify_sqlite(&path).unwrap();
+    let r = verify_sqlite(&path, &[]).unwrap();
     assert_eq!(r.size, 50);
     let (_d, empty) = ledger_with(0).await;
-    assert_eq!(verify_sqlite(&empty).unwrap().size, 0);
+    assert_eq!(verify_sqlite(&empty, &[]).unwrap().size, 0);
 }
 
 #[tokio::test]
@@ -71,7 +71,7 @@ async fn an_edited_field_is_caught_at_its_record() {
         &path,
         "UPDATE ledger SET record = replace(record, '\"c7\"', '\"c8\"') WHERE seq = 7",
     );
-    assert_eq!(first_bad(verify_sqlite(&path).unwrap_err()), 7);
+    assert_eq!(first_bad(verify_sqlite(&path, &[]).unwrap_err()), 7);
 }
 
 #[tokio::test]
@@ -92,7 +92,7 @@ async fn an_edit_with_a_recomputed_leaf_hash_breaks_the_tree_head() {
     .unwrap();
     drop(conn);
     assert!(matches!(
-        verify_sqlite(&path).unwrap_err(),
+        verify_sqlite(&path, &[]).unwrap_err(),
         VerifyError::Head(_)
     ));
 }
@@ -101,11 +101,11 @@ async fn an_edit_with_a_recomputed_leaf_hash_breaks_the_tree_head() {
 async fn a_deleted_record_is_caught() {
     let (_d, path) = ledger_with(10).await;
     sql(&path, "DELETE FROM ledger WHERE seq = 3");
-    assert_eq!(first_bad(verify_sqlite(&path).unwrap_err()), 3);
+    assert_eq!(first_bad(verify_sqlite(&path, &[]).unwrap_err()), 3);
     let (_d, path) = ledger_with(10).await;
     sql(&path, "DELETE FROM ledger WHERE seq = 9");
     assert!(
-        matches!(verify_sqlite(&path).unwrap_err(), VerifyError::Head(_)),
+        matches!(verify_sqlite(&path, &[]).unwrap_err(), VerifyError::Head(_)),
         "the last record removed"
     );
 }
@@ -117,7 +117,7 @@ async fn two_swapped_records_are_caught() {
         &path,
         "UPDATE ledger SET seq = -1 WHERE seq = 2; UPDATE ledger SET seq = 2 WHERE seq = 5; UPDATE ledger SET seq = 5 WHERE seq = -1;",
     );
-    assert_eq!(first_bad(verify_sqlite(&path).unwrap_err()), 2);
+    assert_eq!(first_bad(verify_sqlite(&path, &[]).unwrap_err()), 2);
 }
 
 #[tokio::test]
@@ -128,16 +128,91 @@ async fn a_record_appended_behind_the_gateways_back_is_caught() {
         "INSERT INTO ledger(seq, time_ms, kind, tenant, correlation_id, record, leaf_hash)
          SELECT 10, time_ms, kind, tenant, correlation_id, record, leaf_hash FROM ledger WHERE seq = 9",
     );
-    assert_eq!(first_bad(verify_sqlite(&path).unwrap_err()), 10);
+    assert_eq!(first_bad(verify_sqlite(&path, &[]).unwrap_err()), 10);
 }
 
 #[tokio::test]
 async fn garbage_and_missing_files_are_clear_errors() {
     let (_d, path) = ledger_with(3).await;
     sql(&path, "UPDATE ledger SET record = x'00ff' WHERE seq = 1");
-    assert_eq!(first_bad(verify_sqlite(&path).unwrap_err()), 1);
+    assert_eq!(first_bad(verify_sqlite(&path, &[]).unwrap_err()), 1);
     assert!(matches!(
-        verify_sqlite(Path::new("/nonexistent/x.db")).unwrap_err(),
+        verify_sqlite(Path::new("/nonexistent/x.db"), &[]).unwrap_err(),
         VerifyError::Io(_)
     ));
+}
+
+mod signed {
+    use ed25519_dalek::SigningKey;
+    use portcullis_ledger::note::NoteSigner;
+    use portcullis_store::sign_checkpoint;
+
+    use super::*;
+
+    fn signer(seed: u8) -> NoteSigner {
+        NoteSigner::new("test", SigningKey::from_bytes(&[seed; 32])).unwrap()
+    }
+
+    /// A ledger of `n` records with checkpoints signed at 4 and at `n`.
+    async fn checkpointed(n: u64) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.db");
+        let store = SqliteStore::open(SqliteOptions {
+            path: path.clone(),
+            busy_timeout: Duration::from_secs(1),
+        })
+        .unwrap();
+        for i in 0..n {
+            store.append(record(i)).await.unwrap();
+            if i == 3 || i == n - 1 {
+                sign_checkpoint(&store, &signer(1), "test", 0)
+                    .await
+                    .unwrap();
+            }
+        }
+        store.prune(1_700_000_000_002).await.unwrap();
+        store.close().await;
+        (dir, path)
+    }
+
+    #[tokio::test]
+    async fn checkpoints_and_a_pruned_prefix_verify_with_the_right_key_only() {
+        let (_d, path) = checkpointed(10).await;
+        let r = verify_sqlite(&path, &[signer(1).verifier()]).unwrap();
+        assert_eq!((r.size, r.checkpoints, r.pruned_below), (10, 2, 2));
+        let err = verify_sqlite(&path, &[signer(2).verifier()]).unwrap_err();
+        assert!(
+            matches!(err, VerifyError::Checkpoint { size: 4, .. }),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn content_removed_above_the_pruning_mark_is_named() {
+        let (_d, path) = checkpointed(10).await;
+        sql(&path, "UPDATE ledger SET record = x'' WHERE seq = 6");
+        assert_eq!(first_bad(verify_sqlite(&path, &[]).unwrap_err()), 6);
+    }
+
+    #[tokio::test]
+    async fn a_forged_checkpoint_row_or_a_dropped_tail_is_caught() {
+        let (_d, path) = checkpointed(10).await;
+        sql(
+            &path,
+            "UPDATE checkpoints SET root = zeroblob(32) WHERE size = 4",
+        );
+        assert!(matches!(
+            verify_sqlite(&path, &[]).unwrap_err(),
+            VerifyError::Checkpoint { size: 4, .. }
+        ));
+        let (_d, path) = checkpointed(10).await;
+        sql(
+            &path,
+            "DELETE FROM ledger WHERE seq = 9; UPDATE meta SET value = 'x' WHERE key = 'frontier'",
+        );
+        assert!(matches!(
+            verify_sqlite(&path, &[]).unwrap_err(),
+            VerifyError::Checkpoint { size: 10, .. }
+        ));
+    }
 }

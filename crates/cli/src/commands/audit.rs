@@ -35,7 +35,7 @@ pub fn run(cmd: AuditCommand) -> ExitCode {
                 Ok((_, p)) => p,
                 Err(c) => return c,
             };
-            match portcullis_store::verify_sqlite(&path) {
+            match portcullis_store::verify_sqlite(&path, &[]) {
                 Ok(r) => {
                     if json {
                         println!(

@@ -32,6 +32,16 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 ";
 
+/// Signed checkpoints, one per tree size, in the order they were signed.
+const V2: &str = "
+CREATE TABLE IF NOT EXISTS checkpoints (
+    size    INTEGER PRIMARY KEY,
+    root    BLOB NOT NULL,
+    note    TEXT NOT NULL,
+    time_ms INTEGER NOT NULL
+);
+";
+
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let version: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version > SCHEMA_VERSION {
@@ -39,9 +49,12 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             "database schema version {version} is newer than this binary's {SCHEMA_VERSION}"
         )));
     }
-    if version < 1 {
+    if version < SCHEMA_VERSION {
         let tx = conn.transaction()?;
-        tx.execute_batch(V1)?;
+        if version < 1 {
+            tx.execute_batch(V1)?;
+        }
+        tx.execute_batch(V2)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()?;
     }

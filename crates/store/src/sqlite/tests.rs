@@ -265,3 +265,145 @@ async fn the_database_file_is_private() {
         .mode();
     assert_eq!(mode & 0o077, 0, "mode {mode:o}");
 }
+
+mod checkpoints {
+    use ed25519_dalek::SigningKey;
+    use portcullis_ledger::note::{Checkpoint, NoteSigner};
+
+    use super::*;
+    use crate::checkpoint::{CheckpointError, sign_checkpoint};
+
+    fn signer() -> NoteSigner {
+        NoteSigner::new("test", SigningKey::from_bytes(&[3; 32])).unwrap()
+    }
+
+    #[tokio::test]
+    async fn checkpoints_are_signed_only_when_the_tree_grew_and_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let s = signer();
+        assert!(
+            sign_checkpoint(&store, &s, "test", 1)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        for i in 0..5 {
+            store.append(record(&format!("c{i}"))).await.unwrap();
+        }
+        let cp = sign_checkpoint(&store, &s, "test", 2)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(cp.size, 5);
+        let opened = Checkpoint::open(&cp.note, &s.verifier()).unwrap();
+        assert_eq!(
+            (opened.size, opened.root),
+            (5, store.head().await.unwrap().root)
+        );
+        assert!(
+            sign_checkpoint(&store, &s, "test", 3)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        store.append(record("c5")).await.unwrap();
+        assert_eq!(
+            sign_checkpoint(&store, &s, "test", 4)
+                .await
+                .unwrap()
+                .unwrap()
+                .size,
+            6
+        );
+        assert_eq!(store.latest_checkpoint().await.unwrap().unwrap().size, 6);
+        assert!(matches!(
+            store.save_checkpoint(cp).await,
+            Err(StoreError::Conflict(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_rewritten_history_is_never_signed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let s = signer();
+        for i in 0..4 {
+            store.append(record(&format!("c{i}"))).await.unwrap();
+        }
+        sign_checkpoint(&store, &s, "test", 1)
+            .await
+            .unwrap()
+            .unwrap();
+        store.close().await;
+        // Rewrite record 1 together with its leaf hash and the saved tree head.
+        let conn = Connection::open(dir.path().join("p.db")).unwrap();
+        let mut leaves: Vec<[u8; 32]> = (0..4)
+            .map(|i| {
+                let b: Vec<u8> = conn
+                    .query_row("SELECT leaf_hash FROM ledger WHERE seq = ?1", [i], |r| {
+                        r.get(0)
+                    })
+                    .unwrap();
+                b.try_into().unwrap()
+            })
+            .collect();
+        leaves[1] = merkle::hash_leaf(b"forged");
+        conn.execute(
+            "UPDATE ledger SET leaf_hash = ?1 WHERE seq = 1",
+            [leaves[1].to_vec()],
+        )
+        .unwrap();
+        let mut f = merkle::Frontier::new();
+        leaves.iter().for_each(|l| f.push(*l));
+        writer_save_frontier(&conn, &f);
+        drop(conn);
+        let store = open(&dir);
+        store.append(record("c4")).await.unwrap();
+        let err = sign_checkpoint(&store, &s, "test", 2).await.unwrap_err();
+        assert!(matches!(err, CheckpointError::Inconsistent(_)), "{err}");
+        assert_eq!(store.latest_checkpoint().await.unwrap().unwrap().size, 4);
+    }
+
+    fn writer_save_frontier(conn: &Connection, f: &merkle::Frontier) {
+        let (size, hashes) = f.parts();
+        let v = serde_json::json!({"size": size, "hashes": hashes.iter().map(hex::encode).collect::<Vec<_>>()});
+        conn.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'frontier'",
+            [v.to_string()],
+        )
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn prune_removes_content_only_below_a_signed_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        for i in 0..6 {
+            let mut r = record(&format!("c{i}"));
+            r.time_ms = 1000 + i;
+            store.append(r).await.unwrap();
+        }
+        let p = store.prune(5000).await.unwrap();
+        assert_eq!(
+            p.removed, 0,
+            "nothing is pruned before a checkpoint covers it"
+        );
+        sign_checkpoint(&store, &signer(), "test", 1).await.unwrap();
+        store.append(record("c6")).await.unwrap();
+        let p = store.prune(1003).await.unwrap();
+        assert_eq!((p.pruned_below, p.removed), (3, 3));
+        let p = store.prune(i64::MAX).await.unwrap();
+        assert_eq!(
+            (p.pruned_below, p.removed),
+            (6, 3),
+            "never past the checkpoint"
+        );
+        let head = store.head().await.unwrap();
+        let leaves = store.leaf_hashes(head.size).await.unwrap();
+        assert_eq!(merkle::root(&leaves), head.root);
+        let rows = store.read_records(0, 10).await.unwrap();
+        assert!(rows[..6].iter().all(|r| r.bytes.is_empty()));
+        assert!(!rows[6].bytes.is_empty());
+    }
+}

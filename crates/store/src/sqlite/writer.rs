@@ -6,7 +6,7 @@ use portcullis_ledger::{Record, canonical};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Appended, LedgerHead, StoreError};
+use crate::{Appended, LedgerHead, Pruned, StoreError, StoredCheckpoint};
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
@@ -19,6 +19,8 @@ pub(crate) enum Op {
     InsertKey(KeyRecord, Reply<()>),
     RevokeKey(String, i64, Reply<bool>),
     Probe(Reply<()>),
+    SaveCheckpoint(StoredCheckpoint, Reply<()>),
+    Prune(i64, Reply<Pruned>),
     Close(oneshot::Sender<()>),
 }
 
@@ -246,6 +248,12 @@ impl Writer {
                     .map_err(StoreError::from);
                 let _ = reply.send(r);
             }
+            Op::SaveCheckpoint(cp, reply) => {
+                let _ = reply.send(self.save_checkpoint(&cp));
+            }
+            Op::Prune(before_ms, reply) => {
+                let _ = reply.send(self.prune(before_ms));
+            }
             Op::Close(done) => {
                 let _ = self.conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
                 return Some(done);
@@ -253,4 +261,75 @@ impl Writer {
         }
         None
     }
+}
+
+impl Writer {
+    fn save_checkpoint(&mut self, cp: &StoredCheckpoint) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let max: Option<i64> =
+            tx.query_row("SELECT MAX(size) FROM checkpoints", [], |r| r.get(0))?;
+        if max.is_some_and(|m| m as u64 >= cp.size) {
+            return Err(StoreError::Conflict(format!(
+                "a checkpoint of size {} exists; checkpoints only grow",
+                max.unwrap_or_default()
+            )));
+        }
+        tx.execute(
+            "INSERT INTO checkpoints(size, root, note, time_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![cp.size as i64, cp.root.to_vec(), cp.note, cp.time_ms],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn prune(&mut self, before_ms: i64) -> Result<Pruned, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let covered: i64 =
+            tx.query_row("SELECT COALESCE(MAX(size), 0) FROM checkpoints", [], |r| {
+                r.get(0)
+            })?;
+        let old = pruned_below(&tx)? as i64;
+        let first_kept: Option<i64> = tx.query_row(
+            "SELECT MIN(seq) FROM ledger WHERE seq >= ?1 AND seq < ?2 AND time_ms >= ?3",
+            params![old, covered, before_ms],
+            |r| r.get(0),
+        )?;
+        let below = first_kept.unwrap_or(covered).max(old);
+        let removed = tx.execute(
+            "UPDATE ledger SET record = x'', tenant = '', correlation_id = ''
+             WHERE seq >= ?1 AND seq < ?2",
+            params![old, below],
+        )?;
+        tx.execute(
+            "INSERT INTO meta(key, value) VALUES ('pruned_below', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [below.to_string()],
+        )?;
+        tx.commit()?;
+        Ok(Pruned {
+            pruned_below: below as u64,
+            removed: removed as u64,
+        })
+    }
+}
+
+/// Records below this seq may have had their content pruned.
+pub(crate) fn pruned_below(conn: &Connection) -> Result<u64, StoreError> {
+    let v: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'pruned_below'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    v.map(|v| {
+        v.parse()
+            .map_err(|_| StoreError::Corrupt(format!("pruned_below '{v}' is not a number")))
+    })
+    .transpose()
+    .map(Option::unwrap_or_default)
 }
