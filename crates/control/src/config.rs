@@ -76,6 +76,28 @@ pub struct AuditConfig {
     /// to API keys and bearer tokens, which are always redacted).
     pub redact: Vec<Regex>,
     pub preview_bytes: usize,
+    /// Origin line of signed checkpoints, and the signing key's name.
+    pub origin: String,
+    /// A checkpoint is signed at least this often while the ledger grows.
+    pub checkpoint_interval: Duration,
+    /// ... and as soon as this many records were appended since the last one.
+    pub checkpoint_size: u64,
+    /// Checkpoint signing key file; `None` means `ledger.key` in the data directory.
+    pub signing_key: Option<PathBuf>,
+    /// Record content older than this is pruned (leaf hashes stay); `None` keeps everything.
+    pub retention: Option<Duration>,
+}
+
+/// Default `audit.origin`.
+pub const DEFAULT_ORIGIN: &str = "portcullis";
+
+impl AuditConfig {
+    /// The signing key file, given the (possibly overridden) data directory.
+    pub fn signing_key_path(&self, store: &StoreConfig) -> PathBuf {
+        self.signing_key
+            .clone()
+            .unwrap_or_else(|| store.data_dir.join("ledger.key"))
+    }
 }
 
 #[derive(Debug, Clone)]

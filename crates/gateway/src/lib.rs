@@ -5,10 +5,12 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod checkpointer;
 pub mod endpoint;
 pub mod federation;
 pub mod identity;
 pub mod ingress;
+pub mod ledger_api;
 pub mod listen;
 pub mod methods;
 pub mod metrics;

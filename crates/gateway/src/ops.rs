@@ -56,15 +56,19 @@ pub async fn ready(State(st): State<Arc<AppState>>) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// Host and Origin checks and an API key, as on the MCP endpoint: the guard of `/api/...`.
+pub async fn authorize_api(
+    st: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> Result<portcullis_identity::Principal, Failure> {
+    crate::ingress::check_host(headers, &st.config.server.allowed_hosts)?;
+    crate::ingress::check_origin(headers, &st.config.server.allowed_origins)?;
+    crate::identity::authenticate(headers, st.store.as_ref(), now_ms()).await
+}
+
 pub async fn status(State(st): State<Arc<AppState>>, req: Request<Body>) -> Response {
     let cid = new_correlation_id();
-    let headers = req.headers();
-    if let Err(f) = crate::ingress::check_host(headers, &st.config.server.allowed_hosts)
-        .and_then(|_| crate::ingress::check_origin(headers, &st.config.server.allowed_origins))
-    {
-        return respond::http_error(&f, &cid);
-    }
-    if let Err(f) = crate::identity::authenticate(headers, st.store.as_ref(), now_ms()).await {
+    if let Err(f) = authorize_api(&st, req.headers()).await {
         return respond::http_error(&f, &cid);
     }
     let head = match st.store.head().await {

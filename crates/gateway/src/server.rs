@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::federation::{Catalog, Listing, fetch_listing};
 use crate::state::AppState;
 use crate::upstreams::{self, EnvLookup};
-use crate::{endpoint, notify, ops};
+use crate::{checkpointer, endpoint, ledger_api, notify, ops};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -34,6 +34,8 @@ pub enum StartError {
     Catalog(String),
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    #[error("{0}")]
+    Signing(portcullis_store::StoreError),
 }
 
 /// Bind the listener. Fails at once if the address is taken.
@@ -57,6 +59,7 @@ pub fn router(st: Arc<AppState>) -> Router {
         .route("/ready", get(ops::ready))
         .route("/api/status", get(ops::status))
         .route("/metrics", get(ops::metrics))
+        .merge(ledger_api::routes())
         .route("/", any(ops::not_found))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
@@ -173,6 +176,14 @@ pub async fn run(
         "catalog loaded"
     );
     let mut watchers = notify::spawn(&st, &shutdown);
+    match checkpointer::start(st.clone(), shutdown.clone()) {
+        Ok(h) => watchers.push(h),
+        Err(e) => {
+            watchers.iter().for_each(|w| w.abort());
+            stop(&st).await;
+            return Err(StartError::Signing(e));
+        }
+    }
     watchers.push(tokio::spawn(sweep_sessions(st.clone(), shutdown.clone())));
     let refresher = (!missing.is_empty())
         .then(|| tokio::spawn(refresh_until_complete(st.clone(), shutdown.clone())));

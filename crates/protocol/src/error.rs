@@ -46,6 +46,8 @@ pub enum ErrorCode {
     PolicyError,
     // audit
     AuditUnavailable,
+    InvalidQuery,
+    NoCheckpoint,
     // upstream
     UpstreamTimeout,
     UpstreamInvalidResponse,
@@ -93,6 +95,8 @@ impl ErrorCode {
         ErrorCode::DestructiveDenied,
         ErrorCode::PolicyError,
         ErrorCode::AuditUnavailable,
+        ErrorCode::InvalidQuery,
+        ErrorCode::NoCheckpoint,
         ErrorCode::UpstreamTimeout,
         ErrorCode::UpstreamInvalidResponse,
         ErrorCode::UpstreamUnavailable,
@@ -139,6 +143,8 @@ impl ErrorCode {
             DestructiveDenied => "destructive_denied",
             PolicyError => "policy_error",
             AuditUnavailable => "audit_unavailable",
+            InvalidQuery => "invalid_query",
+            NoCheckpoint => "no_checkpoint",
             UpstreamTimeout => "upstream_timeout",
             UpstreamInvalidResponse => "upstream_invalid_response",
             UpstreamUnavailable => "upstream_unavailable",
@@ -171,6 +177,8 @@ impl ErrorCode {
             | InvalidMeta
             | RequestStateInvalid => 400,
             RequestCancelled => 409,
+            InvalidQuery => 400,
+            NoCheckpoint => 404,
             UnknownTool | UnknownPrompt | UnknownResource | ToolNotAllowed | NotAllowed
             | ReadOnlyMode | WriteNotPermitted | DestructiveDenied | PolicyError => 403,
             AuditUnavailable | UpstreamUnavailable | ShuttingDown => 503,
@@ -199,7 +207,8 @@ impl ErrorCode {
             SessionRequired | SessionNotFound | SessionForbidden => -32002,
             ToolNotAllowed | NotAllowed | ReadOnlyMode | WriteNotPermitted | DestructiveDenied
             | PolicyError => -32003,
-            AuditUnavailable => -32004,
+            AuditUnavailable | NoCheckpoint => -32004,
+            InvalidQuery => -32602,
             UpstreamTimeout | UpstreamInvalidResponse | UpstreamUnavailable | UpstreamError => {
                 -32005
             }
@@ -276,6 +285,12 @@ impl ErrorCode {
             }
             AuditUnavailable => {
                 "The audit record could not be written, so nothing was forwarded; retry later."
+            }
+            InvalidQuery => {
+                "Check the query parameters: decimal numbers within the ledger's size (see docs/ledger.md)."
+            }
+            NoCheckpoint => {
+                "No checkpoint has been signed yet; one is signed within audit.checkpoint_interval of the first record."
             }
             UpstreamTimeout => "The tool server did not answer in time; retry later.",
             UpstreamInvalidResponse => {

@@ -73,6 +73,11 @@ pub(super) struct RawRole {
 pub(super) struct RawAudit {
     pub redact: Vec<String>,
     pub preview_bytes: Option<u64>,
+    pub origin: Option<String>,
+    pub checkpoint_interval: Option<String>,
+    pub checkpoint_size: Option<u64>,
+    pub signing_key: Option<String>,
+    pub retention_days: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

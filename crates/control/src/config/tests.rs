@@ -219,3 +219,67 @@ fn a_missing_file_is_a_read_error() {
     let err = Config::load(Path::new("/nonexistent/portcullis.toml")).unwrap_err();
     assert!(matches!(err, ConfigError::Read { .. }));
 }
+
+#[test]
+fn audit_checkpoint_settings_load_with_defaults() {
+    let c = load("").unwrap();
+    assert_eq!(c.audit.origin, "portcullis");
+    assert_eq!(c.audit.checkpoint_interval, Duration::from_secs(60));
+    assert_eq!(c.audit.checkpoint_size, 10_000);
+    assert_eq!(c.audit.retention, None);
+    assert_eq!(
+        c.audit.signing_key_path(&c.store),
+        Path::new("/etc/portcullis/.portcullis/ledger.key")
+    );
+    let c = load(
+        "[audit]\norigin = \"gw.example.com/ledger\"\ncheckpoint_interval = \"5s\"\ncheckpoint_size = 50\nsigning_key = \"keys/l.key\"\nretention_days = 30\n",
+    )
+    .unwrap();
+    assert_eq!(c.audit.origin, "gw.example.com/ledger");
+    assert_eq!(c.audit.checkpoint_interval, Duration::from_secs(5));
+    assert_eq!(c.audit.checkpoint_size, 50);
+    assert_eq!(c.audit.retention, Some(Duration::from_secs(30 * 86_400)));
+    assert_eq!(
+        c.audit.signing_key_path(&c.store),
+        Path::new("/etc/portcullis/keys/l.key")
+    );
+}
+
+#[test]
+fn bad_audit_checkpoint_settings_name_their_fields() {
+    let f = fields(
+        "[audit]\norigin = \"has space\"\ncheckpoint_interval = \"0s\"\ncheckpoint_size = 0\nsigning_key = \"\"\nretention_days = 0\n",
+    );
+    for field in [
+        "audit.origin",
+        "audit.checkpoint_interval",
+        "audit.checkpoint_size",
+        "audit.signing_key",
+        "audit.retention_days",
+    ] {
+        assert!(f.contains(&field.to_string()), "{field} missing from {f:?}");
+    }
+    let long = format!("[audit]\norigin = \"{}\"\n", "o".repeat(300));
+    assert_eq!(fields(&long), vec!["audit.origin"]);
+    assert_eq!(fields("[audit]\norigin = \"a+b\"\n"), vec!["audit.origin"]);
+    assert_eq!(
+        fields("[audit]\ncheckpoint_interval = \"forever\"\n"),
+        vec!["audit.checkpoint_interval"]
+    );
+    assert_eq!(
+        fields("[audit]\ncheckpoint_interval = \"2days\"\n"),
+        vec!["audit.checkpoint_interval"]
+    );
+    assert_eq!(
+        fields("[audit]\nretention_days = 100000\n"),
+        vec!["audit.retention_days"]
+    );
+    assert_eq!(
+        fields("[audit]\ncheckpoint_size = -1\n"),
+        vec!["audit.checkpoint_size"]
+    );
+    assert_eq!(
+        fields("[audit]\ncheckpoint_sise = 1\n"),
+        vec!["audit.checkpoint_sise"]
+    );
+}

@@ -344,9 +344,49 @@ pub(super) fn validate(
             ),
         }
     }
+    let a = &raw.audit;
+    let origin = a.origin.clone().unwrap_or_else(|| DEFAULT_ORIGIN.into());
+    if !portcullis_ledger::note::valid_name(&origin) {
+        e.add(
+            "audit.origin",
+            "must be 1-255 characters without spaces, control characters or '+'",
+        );
+    }
+    let checkpoint_size = a.checkpoint_size.unwrap_or(10_000);
+    if !(1..=100_000_000).contains(&checkpoint_size) {
+        e.add(
+            "audit.checkpoint_size",
+            "must be between 1 and 100000000 records",
+        );
+    }
+    let retention = match a.retention_days {
+        None => None,
+        Some(d @ 1..=36_500) => Some(Duration::from_secs(d * 86_400)),
+        Some(_) => {
+            e.add("audit.retention_days", "must be between 1 and 36500 days");
+            None
+        }
+    };
+    if a.signing_key.as_deref() == Some("") {
+        e.add("audit.signing_key", "must be a file path");
+    }
     let audit = AuditConfig {
         redact,
-        preview_bytes: e.bytes("audit.preview_bytes", raw.audit.preview_bytes, 256, 0, 4096),
+        preview_bytes: e.bytes("audit.preview_bytes", a.preview_bytes, 256, 0, 4096),
+        origin,
+        checkpoint_interval: e.duration(
+            "audit.checkpoint_interval",
+            a.checkpoint_interval.as_deref(),
+            Duration::from_secs(60),
+            Duration::from_secs(86_400),
+        ),
+        checkpoint_size,
+        signing_key: a
+            .signing_key
+            .as_deref()
+            .filter(|k| !k.is_empty())
+            .map(|k| resolve_path(base_dir, k)),
+        retention,
     };
 
     // [[upstreams]]

@@ -1,0 +1,101 @@
+//! Audit plane, in the running gateway: signs checkpoints of the ledger (at start, then every
+//! `audit.checkpoint_interval` while it grows, and as soon as `audit.checkpoint_size` records
+//! were added), and prunes record content past `audit.retention_days`. Each new checkpoint is
+//! checked for consistency with the last signed one before it is signed (`sign_checkpoint`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use portcullis_ledger::note::NoteSigner;
+use portcullis_store::{StoreError, sign_checkpoint, signing_key};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::state::{AppState, now_ms};
+
+/// How often the tree size is looked at.
+const POLL: Duration = Duration::from_millis(250);
+/// How often retention runs.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Load (or create) the signing key and start the loop. Fails if the key file is unusable.
+pub fn start(st: Arc<AppState>, shutdown: CancellationToken) -> Result<JoinHandle<()>, StoreError> {
+    let audit = &st.config.audit;
+    let path = audit.signing_key_path(&st.config.store);
+    let (key, created) = signing_key::load_or_create(&path)?;
+    let signer =
+        NoteSigner::new(&audit.origin, key).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let verifier = signer.verifier().to_string();
+    if created {
+        tracing::info!(key_file = %path.display(), public_key = %verifier, "checkpoint signing key created");
+    } else {
+        tracing::info!(public_key = %verifier, "checkpoint signing key loaded");
+    }
+    Ok(tokio::spawn(run(st, signer, shutdown)))
+}
+
+async fn run(st: Arc<AppState>, signer: NoteSigner, shutdown: CancellationToken) {
+    let audit = st.config.audit.clone();
+    let mut last_signed = Instant::now();
+    let mut last_size = sign(&st, &signer).await.unwrap_or(0);
+    let mut last_prune: Option<Instant> = None;
+    loop {
+        if let Some(keep) = audit.retention
+            && last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY)
+        {
+            last_prune = Some(Instant::now());
+            prune(&st, keep).await;
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(POLL.min(audit.checkpoint_interval)) => {}
+        }
+        let Ok(head) = st.store.head().await else {
+            continue;
+        };
+        let grown = head.size.saturating_sub(last_size);
+        if grown >= audit.checkpoint_size
+            || (grown > 0 && last_signed.elapsed() >= audit.checkpoint_interval)
+        {
+            if let Some(size) = sign(&st, &signer).await {
+                last_size = size;
+            }
+            last_signed = Instant::now();
+        }
+    }
+}
+
+/// Sign if the tree grew; the size the latest checkpoint covers, or `None` on failure.
+async fn sign(st: &AppState, signer: &NoteSigner) -> Option<u64> {
+    match sign_checkpoint(st.store.as_ref(), signer, &st.config.audit.origin, now_ms()).await {
+        Ok(Some(cp)) => {
+            tracing::debug!(size = cp.size, root = %hex::encode(cp.root), "checkpoint signed");
+            Some(cp.size)
+        }
+        Ok(None) => st
+            .store
+            .latest_checkpoint()
+            .await
+            .ok()
+            .map(|c| c.map_or(0, |c| c.size)),
+        Err(e) => {
+            tracing::error!(error = %e, "checkpoint not signed");
+            None
+        }
+    }
+}
+
+async fn prune(st: &AppState, keep: Duration) {
+    let before = now_ms().saturating_sub(keep.as_millis() as i64);
+    match st.store.prune(before).await {
+        Ok(p) if p.removed > 0 => {
+            tracing::info!(
+                removed = p.removed,
+                pruned_below = p.pruned_below,
+                "ledger records pruned"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "ledger pruning failed"),
+    }
+}

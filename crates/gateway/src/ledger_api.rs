@@ -1,0 +1,240 @@
+//! Audit plane read endpoints, authenticated with the same API keys as the MCP endpoint:
+//! `GET /api/ledger/checkpoint` (the latest signed checkpoint), `/api/ledger/proof/inclusion
+//! ?seq=N[&size=M]` and `/api/ledger/proof/consistency?from=A[&to=B]`. Sizes default to the
+//! latest checkpoint's, so a proof checks against a signed root. Only hashes are served, never
+//! record content, so any tenant's key may ask. The public key is not served here: an auditor
+//! must get it out of band (`portcullis audit pubkey`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+use axum::routing::get;
+use portcullis_ledger::merkle::Tree;
+use portcullis_ledger::proof::{ConsistencyProof, InclusionProof};
+use portcullis_protocol::ErrorCode;
+use portcullis_store::{LedgerHead, StoredCheckpoint};
+use serde_json::{Value, json};
+
+use crate::endpoint::new_correlation_id;
+use crate::ops::authorize_api;
+use crate::respond::{self, Failure};
+use crate::state::AppState;
+
+/// Longest query string accepted.
+const MAX_QUERY: usize = 256;
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/ledger/checkpoint", get(checkpoint))
+        .route("/api/ledger/proof/inclusion", get(inclusion))
+        .route("/api/ledger/proof/consistency", get(consistency))
+}
+
+fn invalid(reason: impl Into<String>) -> Failure {
+    Failure::new(ErrorCode::InvalidQuery, reason)
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Failure {
+    Failure::new(ErrorCode::AuditUnavailable, e.to_string())
+}
+
+/// Parse `a=1&b=2` into numbers: only `allowed` names, each at most once, decimal values.
+pub fn parse_query(
+    query: Option<&str>,
+    allowed: &[&str],
+) -> Result<BTreeMap<String, u64>, Failure> {
+    let q = query.unwrap_or("");
+    if q.len() > MAX_QUERY {
+        return Err(invalid(format!(
+            "the query is longer than {MAX_QUERY} bytes"
+        )));
+    }
+    let mut out = BTreeMap::new();
+    for pair in q.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| invalid(format!("'{pair}' is not name=value")))?;
+        if !allowed.contains(&k) {
+            return Err(invalid(format!(
+                "unknown parameter '{k}'; this endpoint takes {}",
+                allowed.join(", ")
+            )));
+        }
+        if v.is_empty() || v.len() > 19 || !v.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid(format!("{k} must be a decimal number")));
+        }
+        let n = v
+            .parse()
+            .map_err(|_| invalid(format!("{k} must be a decimal number")))?;
+        if out.insert(k.to_string(), n).is_some() {
+            return Err(invalid(format!("{k} is given twice")));
+        }
+    }
+    Ok(out)
+}
+
+struct Ctx {
+    head: LedgerHead,
+    latest: Option<StoredCheckpoint>,
+}
+
+async fn prepare(st: &AppState, headers: &HeaderMap) -> Result<Ctx, Failure> {
+    authorize_api(st, headers).await?;
+    let head = st.store.head().await.map_err(unavailable)?;
+    let latest = st.store.latest_checkpoint().await.map_err(unavailable)?;
+    Ok(Ctx { head, latest })
+}
+
+impl Ctx {
+    /// `size` as asked, else the latest checkpoint's; at most the ledger's size.
+    fn size(&self, asked: Option<u64>, name: &str) -> Result<u64, Failure> {
+        let size = match (asked, &self.latest) {
+            (Some(s), _) => s,
+            (None, Some(cp)) => cp.size,
+            (None, None) => {
+                return Err(Failure::new(
+                    ErrorCode::NoCheckpoint,
+                    "no checkpoint has been signed yet",
+                ));
+            }
+        };
+        if size > self.head.size {
+            return Err(invalid(format!(
+                "{name} {size} is beyond the ledger's {} records",
+                self.head.size
+            )));
+        }
+        Ok(size)
+    }
+
+    /// The signed note, if `size` is the latest checkpoint's.
+    fn note_for(&self, size: u64) -> Value {
+        self.latest
+            .as_ref()
+            .filter(|c| c.size == size)
+            .map_or(Value::Null, |c| Value::String(c.note.clone()))
+    }
+}
+
+async fn tree(st: &AppState, size: u64) -> Result<Tree, Failure> {
+    st.store
+        .leaf_hashes(size)
+        .await
+        .map(Tree::new)
+        .map_err(unavailable)
+}
+
+fn reply(cid: &str, r: Result<Value, Failure>) -> Response {
+    match r {
+        Ok(v) => respond::json_ok(&v, cid),
+        Err(f) => respond::http_error(&f, cid),
+    }
+}
+
+async fn checkpoint(State(st): State<Arc<AppState>>, uri: Uri, headers: HeaderMap) -> Response {
+    let cid = new_correlation_id();
+    let r = async {
+        let ctx = prepare(&st, &headers).await?;
+        parse_query(uri.query(), &[])?;
+        let cp = ctx.latest.ok_or_else(|| {
+            Failure::new(ErrorCode::NoCheckpoint, "no checkpoint has been signed yet")
+        })?;
+        Ok(json!({
+            "size": cp.size,
+            "root": hex::encode(cp.root),
+            "timeMs": cp.time_ms,
+            "note": cp.note,
+            "ledgerSize": ctx.head.size,
+        }))
+    }
+    .await;
+    reply(&cid, r)
+}
+
+async fn inclusion(State(st): State<Arc<AppState>>, uri: Uri, headers: HeaderMap) -> Response {
+    let cid = new_correlation_id();
+    let r = async {
+        let ctx = prepare(&st, &headers).await?;
+        let q = parse_query(uri.query(), &["seq", "size"])?;
+        let seq = *q.get("seq").ok_or_else(|| invalid("seq is required"))?;
+        let size = ctx.size(q.get("size").copied(), "size")?;
+        if seq >= size {
+            return Err(invalid(format!(
+                "seq {seq} is not in a tree of {size} records"
+            )));
+        }
+        let t = tree(&st, size).await?;
+        let leaves = st.store.leaf_hashes(seq + 1).await.map_err(unavailable)?;
+        let proof = InclusionProof::new(
+            seq,
+            size,
+            leaves[seq as usize],
+            t.root(size),
+            &t.inclusion_proof(seq, size),
+        );
+        let mut v = serde_json::to_value(proof).map_err(unavailable)?;
+        v["checkpoint"] = ctx.note_for(size);
+        Ok(v)
+    }
+    .await;
+    reply(&cid, r)
+}
+
+async fn consistency(State(st): State<Arc<AppState>>, uri: Uri, headers: HeaderMap) -> Response {
+    let cid = new_correlation_id();
+    let r = async {
+        let ctx = prepare(&st, &headers).await?;
+        let q = parse_query(uri.query(), &["from", "to"])?;
+        let from = *q.get("from").ok_or_else(|| invalid("from is required"))?;
+        let to = ctx.size(q.get("to").copied(), "to")?;
+        if from > to {
+            return Err(invalid(format!("from {from} is larger than to {to}")));
+        }
+        let t = tree(&st, to).await?;
+        let proof = ConsistencyProof::new(
+            from,
+            to,
+            t.root(from),
+            t.root(to),
+            &t.consistency_proof(from, to),
+        );
+        let mut v = serde_json::to_value(proof).map_err(unavailable)?;
+        v["checkpoint"] = ctx.note_for(to);
+        Ok(v)
+    }
+    .await;
+    reply(&cid, r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_are_parsed_strictly() {
+        let q = parse_query(Some("seq=3&size=10"), &["seq", "size"]).unwrap();
+        assert_eq!((q["seq"], q["size"]), (3, 10));
+        assert!(parse_query(None, &["seq"]).unwrap().is_empty());
+        for bad in [
+            "seq=-1",
+            "seq=",
+            "seq",
+            "seq=1&seq=2",
+            "seq=0x10",
+            "seq=1e3",
+            "seq=%31",
+            "seq=99999999999999999999",
+            "other=1",
+            "seq=1;drop",
+        ] {
+            let e = parse_query(Some(bad), &["seq", "size"]).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidQuery, "{bad}");
+        }
+        let long = format!("seq={}", "1".repeat(300));
+        assert!(parse_query(Some(&long), &["seq"]).is_err());
+    }
+}
