@@ -168,14 +168,11 @@ async fn inclusion(State(st): State<Arc<AppState>>, uri: Uri, headers: HeaderMap
             )));
         }
         let t = tree(&st, size).await?;
-        let leaves = st.store.leaf_hashes(seq + 1).await.map_err(unavailable)?;
-        let proof = InclusionProof::new(
-            seq,
-            size,
-            leaves[seq as usize],
-            t.root(size),
-            &t.inclusion_proof(seq, size),
-        );
+        let leaf = t
+            .leaf(seq)
+            .ok_or_else(|| unavailable("the leaf is missing"))?;
+        let proof =
+            InclusionProof::new(seq, size, leaf, t.root(size), &t.inclusion_proof(seq, size));
         let mut v = serde_json::to_value(proof).map_err(unavailable)?;
         v["checkpoint"] = ctx.note_for(size);
         Ok(v)

@@ -65,6 +65,11 @@ impl Tree {
         self.levels[0].is_empty()
     }
 
+    /// Leaf hash `index`, if there is one.
+    pub fn leaf(&self, index: u64) -> Option<Hash> {
+        self.levels[0].get(usize::try_from(index).ok()?).copied()
+    }
+
     /// Hash of leaves `start .. start + len` (len ≥ 1, within the tree).
     fn range_root(&self, start: u64, len: u64) -> Hash {
         if len.is_power_of_two() && start % len == 0 {
