@@ -128,10 +128,9 @@ impl std::str::FromStr for NoteVerifier {
         if s.len() > 2 * MAX_NAME {
             return Err(bad("too long"));
         }
-        let mut parts = s.trim().split('+');
-        let (Some(name), Some(id), Some(key), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        // Names hold no '+', but the base64 key may.
+        let mut parts = s.trim().splitn(3, '+');
+        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(bad("expected <name>+<key id>+<key>"));
         };
         if !valid_name(name) {

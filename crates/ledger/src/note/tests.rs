@@ -72,6 +72,15 @@ fn another_key_or_any_edit_is_refused() {
 }
 
 #[test]
+fn keys_whose_base64_holds_a_plus_round_trip() {
+    let plus = (0u8..=255)
+        .map(|seed| signer(seed).verifier())
+        .find(|v| v.to_string().matches('+').count() > 2)
+        .expect("some key's base64 has a '+'");
+    assert_eq!(plus.to_string().parse::<NoteVerifier>().unwrap(), plus);
+}
+
+#[test]
 fn malformed_verifier_keys_are_refused() {
     let good = signer(1).verifier().to_string();
     let (name, rest) = good.split_once('+').unwrap();
@@ -81,6 +90,7 @@ fn malformed_verifier_keys_are_refused() {
         "name".into(),
         format!("{name}+{id}"),
         format!("{name}+{id}+{key}+x"),
+        format!("{name}+{id}+{key}="),
         format!("other+{id}+{key}"),
         format!("{name}+00000000+{key}"),
         format!("{name}+{id}+!!!"),

@@ -102,6 +102,7 @@ pub(crate) struct Ledger {
     pub db: PathBuf,
 }
 
+/// The origin comes from `--config`; without one, from the latest checkpoint, else the default.
 pub(crate) fn ledger(store: &StoreArgs) -> Result<Ledger, ExitCode> {
     let (config, db) = store.resolve()?;
     let data_dir = db.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -116,10 +117,25 @@ pub(crate) fn ledger(store: &StoreArgs) -> Result<Ledger, ExitCode> {
         }
         None => Ledger {
             key_file: data_dir.join("ledger.key"),
-            origin: DEFAULT_ORIGIN.to_string(),
+            origin: signed_origin(&db).unwrap_or_else(|| DEFAULT_ORIGIN.to_string()),
             db,
         },
     })
+}
+
+/// Without a config, the origin the latest checkpoint was signed under.
+fn signed_origin(db: &Path) -> Option<String> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .ok()?;
+    let note: String = conn
+        .query_row(
+            "SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .ok()?;
+    note.lines().next().map(str::to_string)
 }
 
 /// A verifier key given on the command line: the key itself, or a file holding it.
