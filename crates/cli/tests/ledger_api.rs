@@ -1,0 +1,196 @@
+//! `/api/ledger/...` on the real gateway: authenticated like `/mcp`, proofs that verify against
+//! the signed checkpoint, and structured JSON errors for missing, malformed, oversized and
+//! hostile parameters.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use portcullis_ledger::note::{Checkpoint, NoteVerifier};
+use portcullis_ledger::proof::{ConsistencyProof, InclusionProof};
+use serde_json::{Value, json};
+
+async fn get(url: &str, key: Option<&str>) -> (u16, Value) {
+    let mut rb = http().get(url);
+    if let Some(k) = key {
+        rb = rb.bearer_auth(k);
+    }
+    let r = rb.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+fn strip_checkpoint(mut v: Value) -> Value {
+    v.as_object_mut().unwrap().remove("checkpoint");
+    v
+}
+
+fn assert_error(r: &(u16, Value), status: u16, code: &str) {
+    assert_eq!(r.0, status, "{:?}", r.1);
+    assert_eq!(r.1["code"], code, "{:?}", r.1);
+    for member in ["reason", "correlationId", "guidance"] {
+        assert!(r.1[member].is_string(), "{member} missing: {:?}", r.1);
+    }
+}
+
+#[tokio::test]
+async fn the_ledger_endpoints_serve_proofs_that_verify_against_the_signed_checkpoint() {
+    let gw = Gateway::start(&demo_config(
+        "enforce",
+        "[audit]\ncheckpoint_interval = \"100ms\"\n",
+    ));
+    let (_, key) = gw.key("reader", &[]);
+    let sid = initialize(&gw.url, &key).await;
+    for i in 0..5 {
+        call(
+            &gw.url,
+            &key,
+            &sid,
+            "demo.echo",
+            json!({"text": i.to_string()}),
+            None,
+        )
+        .await;
+    }
+    let size = ledger(&gw.db_path()).len() as u64;
+    let mut cp = Value::Null;
+    for _ in 0..100 {
+        cp = get(&format!("{}/api/ledger/checkpoint", gw.base), Some(&key))
+            .await
+            .1;
+        if cp["size"].as_u64() == Some(size) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(cp["size"].as_u64(), Some(size), "{cp:?}");
+    let o = Command::new(bin())
+        .args(["audit", "pubkey", "--config"])
+        .arg(&gw.config)
+        .arg("--data-dir")
+        .arg(gw.data_dir())
+        .output()
+        .unwrap();
+    let pk: NoteVerifier = String::from_utf8(o.stdout).unwrap().trim().parse().unwrap();
+    let signed = Checkpoint::open(cp["note"].as_str().unwrap(), &pk).unwrap();
+    assert_eq!(hex::encode(signed.root), cp["root"].as_str().unwrap());
+
+    for seq in [0, size / 2, size - 1] {
+        let (status, v) = get(
+            &format!("{}/api/ledger/proof/inclusion?seq={seq}", gw.base),
+            Some(&key),
+        )
+        .await;
+        assert_eq!(status, 200, "{v:?}");
+        assert_eq!(v["checkpoint"], cp["note"]);
+        let p: InclusionProof = serde_json::from_value(strip_checkpoint(v)).unwrap();
+        assert_eq!(
+            (p.size, p.root.as_str()),
+            (size, cp["root"].as_str().unwrap())
+        );
+        p.verify().unwrap();
+    }
+    let (status, v) = get(
+        &format!("{}/api/ledger/proof/inclusion?seq=1&size=3", gw.base),
+        Some(&key),
+    )
+    .await;
+    assert_eq!(status, 200, "{v:?}");
+    assert!(v["checkpoint"].is_null(), "no signed checkpoint has size 3");
+    let (status, v) = get(
+        &format!("{}/api/ledger/proof/consistency?from=2", gw.base),
+        Some(&key),
+    )
+    .await;
+    assert_eq!(status, 200, "{v:?}");
+    let c: ConsistencyProof = serde_json::from_value(strip_checkpoint(v)).unwrap();
+    assert_eq!(c.to, size);
+    c.verify().unwrap();
+
+    let base = &gw.base;
+    assert_error(
+        &get(&format!("{base}/api/ledger/checkpoint"), None).await,
+        401,
+        "missing_credentials",
+    );
+    assert_error(
+        &get(
+            &format!("{base}/api/ledger/proof/inclusion?seq=0"),
+            Some("pcl_bogus"),
+        )
+        .await,
+        401,
+        "invalid_credentials",
+    );
+    let bad_queries = [
+        "proof/inclusion",
+        "proof/inclusion?seq=",
+        "proof/inclusion?seq=abc",
+        "proof/inclusion?seq=-1",
+        "proof/inclusion?seq=1&seq=2",
+        "proof/inclusion?seq=99999999999999999999999",
+        &format!("proof/inclusion?seq={size}"),
+        &format!("proof/inclusion?seq=0&size={}", size + 1),
+        "proof/inclusion?seq=0&evil=%00",
+        "proof/inclusion?seq=0%27%20OR%201=1",
+        "proof/consistency",
+        "proof/consistency?from=3&to=2",
+        &format!("proof/consistency?from=0&to={}", size + 1),
+        "checkpoint?x=1",
+    ];
+    for q in bad_queries {
+        assert_error(
+            &get(&format!("{base}/api/ledger/{q}"), Some(&key)).await,
+            400,
+            "invalid_query",
+        );
+    }
+    let long = format!(
+        "{base}/api/ledger/proof/inclusion?seq=1&{}",
+        "a".repeat(4000)
+    );
+    assert_error(&get(&long, Some(&key)).await, 400, "invalid_query");
+    let r = http()
+        .post(format!("{base}/api/ledger/checkpoint"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["code"], "method_not_allowed");
+}
+
+#[tokio::test]
+async fn before_the_first_checkpoint_the_endpoints_say_so() {
+    let gw = Gateway::start(&demo_config(
+        "enforce",
+        "[audit]\ncheckpoint_interval = \"1h\"\n",
+    ));
+    let (_, key) = gw.key("reader", &[]);
+    let sid = initialize(&gw.url, &key).await;
+    call(&gw.url, &key, &sid, "demo.echo", json!({"text": "x"}), None).await;
+    let base = &gw.base;
+    assert_error(
+        &get(&format!("{base}/api/ledger/checkpoint"), Some(&key)).await,
+        404,
+        "no_checkpoint",
+    );
+    assert_error(
+        &get(
+            &format!("{base}/api/ledger/proof/inclusion?seq=0"),
+            Some(&key),
+        )
+        .await,
+        404,
+        "no_checkpoint",
+    );
+    let (status, v) = get(
+        &format!("{base}/api/ledger/proof/inclusion?seq=0&size=1"),
+        Some(&key),
+    )
+    .await;
+    assert_eq!(status, 200, "an explicit size needs no checkpoint: {v:?}");
+}
