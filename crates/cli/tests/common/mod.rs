@@ -71,7 +71,23 @@ impl Gateway {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("portcullis.toml");
         std::fs::write(&config, config_text).unwrap();
-        let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+        Self::spawn(dir, config)
+    }
+
+    /// Kill the process (SIGKILL, no shutdown) and start it again on the same data.
+    pub fn kill_and_restart(mut self) -> Gateway {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        Self::spawn(dir, self.config.clone()).expect("gateway did not restart")
+    }
+
+    fn spawn(dir: tempfile::TempDir, config: PathBuf) -> Result<Gateway, String> {
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("stderr.log"))
+            .unwrap();
         let mut child = Command::new(bin())
             .args(["serve", "--config"])
             .arg(&config)
