@@ -72,7 +72,7 @@ impl Tree {
 
     /// Hash of leaves `start .. start + len` (len ≥ 1, within the tree).
     fn range_root(&self, start: u64, len: u64) -> Hash {
-        if len.is_power_of_two() && start % len == 0 {
+        if len.is_power_of_two() && start.is_multiple_of(len) {
             let k = len.trailing_zeros() as usize;
             return self.levels[k][(start >> k) as usize];
         }
