@@ -121,24 +121,8 @@ async fn a_sigkill_under_load_loses_no_answered_call_and_the_ledger_verifies() {
     .await;
     assert_eq!(text_of(&r.body), "after");
     let size = ledger(&gw.db_path()).len() as u64;
-    let mut signed = 0;
-    for _ in 0..100 {
-        let v: Value = http()
-            .get(format!("{}/api/ledger/checkpoint", gw.base))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        signed = v["size"].as_u64().unwrap_or(0);
-        if signed == size {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(signed, size);
+    let cp = wait_for_checkpoint(&gw, &key, size).await;
+    assert_eq!(cp["size"].as_u64(), Some(size));
     let pk = String::from_utf8(audit(&gw, &["pubkey"]).stdout).unwrap();
     let o = audit(&gw, &["verify", "--pubkey", pk.trim()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -5,7 +5,6 @@
 mod common;
 
 use std::process::Command;
-use std::time::Duration;
 
 use common::*;
 use portcullis_ledger::note::{Checkpoint, NoteVerifier};
@@ -35,14 +34,20 @@ fn assert_error(r: &(u16, Value), status: u16, code: &str) {
     }
 }
 
-#[tokio::test]
-async fn the_ledger_endpoints_serve_proofs_that_verify_against_the_signed_checkpoint() {
+/// A gateway signing every `interval`, a reader key, and a session.
+async fn start(interval: &str) -> (Gateway, String, String) {
     let gw = Gateway::start(&demo_config(
         "enforce",
-        "[audit]\ncheckpoint_interval = \"100ms\"\n",
+        &format!("[audit]\ncheckpoint_interval = \"{interval}\"\n"),
     ));
     let (_, key) = gw.key("reader", &[]);
     let sid = initialize(&gw.url, &key).await;
+    (gw, key, sid)
+}
+
+#[tokio::test]
+async fn the_ledger_endpoints_serve_proofs_that_verify_against_the_signed_checkpoint() {
+    let (gw, key, sid) = start("100ms").await;
     for i in 0..5 {
         call(
             &gw.url,
@@ -55,16 +60,7 @@ async fn the_ledger_endpoints_serve_proofs_that_verify_against_the_signed_checkp
         .await;
     }
     let size = ledger(&gw.db_path()).len() as u64;
-    let mut cp = Value::Null;
-    for _ in 0..100 {
-        cp = get(&format!("{}/api/ledger/checkpoint", gw.base), Some(&key))
-            .await
-            .1;
-        if cp["size"].as_u64() == Some(size) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let cp = wait_for_checkpoint(&gw, &key, size).await;
     assert_eq!(cp["size"].as_u64(), Some(size), "{cp:?}");
     let o = Command::new(bin())
         .args(["audit", "pubkey", "--config"])
@@ -165,12 +161,7 @@ async fn the_ledger_endpoints_serve_proofs_that_verify_against_the_signed_checkp
 
 #[tokio::test]
 async fn before_the_first_checkpoint_the_endpoints_say_so() {
-    let gw = Gateway::start(&demo_config(
-        "enforce",
-        "[audit]\ncheckpoint_interval = \"1h\"\n",
-    ));
-    let (_, key) = gw.key("reader", &[]);
-    let sid = initialize(&gw.url, &key).await;
+    let (gw, key, sid) = start("1h").await;
     call(&gw.url, &key, &sid, "demo.echo", json!({"text": "x"}), None).await;
     let base = &gw.base;
     assert_error(

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use axum::routing::get;
 use portcullis_ledger::merkle::Tree;
-use portcullis_ledger::proof::{ConsistencyProof, InclusionProof};
+use portcullis_ledger::proof;
 use portcullis_protocol::ErrorCode;
 use portcullis_store::{LedgerHead, StoredCheckpoint};
 use serde_json::{Value, json};
@@ -111,12 +111,15 @@ impl Ctx {
         Ok(size)
     }
 
-    /// The signed note, if `size` is the latest checkpoint's.
-    fn note_for(&self, size: u64) -> Value {
-        self.latest
+    /// A proof as JSON, with the signed note when `size` is the latest checkpoint's.
+    fn with_note(&self, proof: impl serde::Serialize, size: u64) -> Result<Value, Failure> {
+        let mut v = serde_json::to_value(proof).map_err(unavailable)?;
+        v["checkpoint"] = self
+            .latest
             .as_ref()
             .filter(|c| c.size == size)
-            .map_or(Value::Null, |c| Value::String(c.note.clone()))
+            .map_or(Value::Null, |c| Value::String(c.note.clone()));
+        Ok(v)
     }
 }
 
@@ -162,20 +165,9 @@ async fn inclusion(State(st): State<Arc<AppState>>, uri: Uri, headers: HeaderMap
         let q = parse_query(uri.query(), &["seq", "size"])?;
         let seq = *q.get("seq").ok_or_else(|| invalid("seq is required"))?;
         let size = ctx.size(q.get("size").copied(), "size")?;
-        if seq >= size {
-            return Err(invalid(format!(
-                "seq {seq} is not in a tree of {size} records"
-            )));
-        }
         let t = tree(&st, size).await?;
-        let leaf = t
-            .leaf(seq)
-            .ok_or_else(|| unavailable("the leaf is missing"))?;
-        let proof =
-            InclusionProof::new(seq, size, leaf, t.root(size), &t.inclusion_proof(seq, size));
-        let mut v = serde_json::to_value(proof).map_err(unavailable)?;
-        v["checkpoint"] = ctx.note_for(size);
-        Ok(v)
+        let v = proof::inclusion(&t, seq, size).map_err(invalid)?;
+        ctx.with_note(v, size)
     }
     .await;
     reply(&cid, r)
@@ -188,20 +180,9 @@ async fn consistency(State(st): State<Arc<AppState>>, uri: Uri, headers: HeaderM
         let q = parse_query(uri.query(), &["from", "to"])?;
         let from = *q.get("from").ok_or_else(|| invalid("from is required"))?;
         let to = ctx.size(q.get("to").copied(), "to")?;
-        if from > to {
-            return Err(invalid(format!("from {from} is larger than to {to}")));
-        }
         let t = tree(&st, to).await?;
-        let proof = ConsistencyProof::new(
-            from,
-            to,
-            t.root(from),
-            t.root(to),
-            &t.consistency_proof(from, to),
-        );
-        let mut v = serde_json::to_value(proof).map_err(unavailable)?;
-        v["checkpoint"] = ctx.note_for(to);
-        Ok(v)
+        let v = proof::consistency(&t, from, to).map_err(invalid)?;
+        ctx.with_note(v, to)
     }
     .await;
     reply(&cid, r)

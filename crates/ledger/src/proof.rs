@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::merkle::{self, Hash};
+use crate::merkle::{self, Hash, Tree};
 
 /// Most hashes a proof can need: one per tree level.
 pub const MAX_PROOF_HASHES: usize = 64;
@@ -97,6 +97,47 @@ impl ConsistencyProof {
     }
 }
 
+/// The inclusion proof of leaf `seq` in the tree of the first `size` leaves of `tree`.
+pub fn inclusion(tree: &Tree, seq: u64, size: u64) -> Result<InclusionProof, String> {
+    if size > tree.len() {
+        return Err(format!(
+            "size {size} is beyond the ledger's {} records",
+            tree.len()
+        ));
+    }
+    let leaf = tree
+        .leaf(seq)
+        .filter(|_| seq < size)
+        .ok_or_else(|| format!("seq {seq} is not in a tree of {size} records"))?;
+    Ok(InclusionProof::new(
+        seq,
+        size,
+        leaf,
+        tree.root(size),
+        &tree.inclusion_proof(seq, size),
+    ))
+}
+
+/// The consistency proof between the trees of the first `from` and `to` leaves of `tree`.
+pub fn consistency(tree: &Tree, from: u64, to: u64) -> Result<ConsistencyProof, String> {
+    if to > tree.len() {
+        return Err(format!(
+            "to {to} is beyond the ledger's {} records",
+            tree.len()
+        ));
+    }
+    if from > to {
+        return Err(format!("from {from} is larger than to {to}"));
+    }
+    Ok(ConsistencyProof::new(
+        from,
+        to,
+        tree.root(from),
+        tree.root(to),
+        &tree.consistency_proof(from, to),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +145,20 @@ mod tests {
 
     fn leaves(n: u64) -> Vec<Hash> {
         (0..n).map(|i| hash_leaf(&i.to_be_bytes())).collect()
+    }
+
+    #[test]
+    fn builders_check_their_ranges() {
+        let t = Tree::new(leaves(6));
+        inclusion(&t, 5, 6).unwrap().verify().unwrap();
+        inclusion(&t, 2, 3).unwrap().verify().unwrap();
+        assert!(inclusion(&t, 6, 6).is_err());
+        assert!(inclusion(&t, 3, 3).is_err());
+        assert!(inclusion(&t, 0, 7).is_err());
+        consistency(&t, 0, 6).unwrap().verify().unwrap();
+        consistency(&t, 4, 6).unwrap().verify().unwrap();
+        assert!(consistency(&t, 5, 4).is_err());
+        assert!(consistency(&t, 1, 7).is_err());
     }
 
     #[test]

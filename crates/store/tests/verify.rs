@@ -29,7 +29,8 @@ fn record(i: u64) -> Record {
     }
 }
 
-async fn ledger_with(n: u64) -> (tempfile::TempDir, std::path::PathBuf) {
+/// A fresh store in a temporary directory, and the database's path.
+fn fresh() -> (tempfile::TempDir, std::path::PathBuf, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("l.db");
     let store = SqliteStore::open(SqliteOptions {
@@ -37,6 +38,11 @@ async fn ledger_with(n: u64) -> (tempfile::TempDir, std::path::PathBuf) {
         busy_timeout: Duration::from_secs(1),
     })
     .unwrap();
+    (dir, path, store)
+}
+
+async fn ledger_with(n: u64) -> (tempfile::TempDir, std::path::PathBuf) {
+    let (dir, path, store) = fresh();
     for i in 0..n {
         store.append(record(i)).await.unwrap();
     }
@@ -155,13 +161,7 @@ mod signed {
 
     /// A ledger of `n` records with checkpoints signed at 4 and at `n`.
     async fn checkpointed(n: u64) -> (tempfile::TempDir, std::path::PathBuf) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("l.db");
-        let store = SqliteStore::open(SqliteOptions {
-            path: path.clone(),
-            busy_timeout: Duration::from_secs(1),
-        })
-        .unwrap();
+        let (dir, path, store) = fresh();
         for i in 0..n {
             store.append(record(i)).await.unwrap();
             if i == 3 || i == n - 1 {

@@ -348,6 +348,25 @@ pub fn ledger(db: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// Poll `/api/ledger/checkpoint` until a checkpoint covers at least `size` records.
+pub async fn wait_for_checkpoint(gw: &Gateway, key: &str, size: u64) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..200 {
+        let r = http()
+            .get(format!("{}/api/ledger/checkpoint", gw.base))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        last = r.json().await.unwrap();
+        if last["size"].as_u64().is_some_and(|s| s >= size) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no checkpoint of size {size}; last answer {last:?}");
+}
+
 /// The demo server over streamable HTTP, as a real child process on 127.0.0.1:0.
 pub struct DemoHttp {
     pub child: Child,

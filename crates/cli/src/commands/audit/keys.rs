@@ -13,6 +13,13 @@ fn now_ms() -> i64 {
     portcullis_gateway::state::now_ms()
 }
 
+/// The ledger's paths and its signer; the key is created only if `create`.
+fn ledger_signer(store: &StoreArgs, create: bool) -> Result<(Ledger, NoteSigner), ExitCode> {
+    let l = ledger(store)?;
+    let s = signer(&l, create)?;
+    Ok((l, s))
+}
+
 fn signer(l: &Ledger, create: bool) -> Result<NoteSigner, ExitCode> {
     if !create && !l.key_file.exists() {
         eprintln!(
@@ -32,12 +39,8 @@ fn signer(l: &Ledger, create: bool) -> Result<NoteSigner, ExitCode> {
 }
 
 pub fn pubkey(store: &StoreArgs, all: bool) -> ExitCode {
-    let l = match ledger(store) {
-        Ok(l) => l,
-        Err(c) => return c,
-    };
-    let s = match signer(&l, false) {
-        Ok(s) => s,
+    let (l, s) = match ledger_signer(store, false) {
+        Ok(x) => x,
         Err(c) => return c,
     };
     if all {
@@ -50,12 +53,8 @@ pub fn pubkey(store: &StoreArgs, all: bool) -> ExitCode {
 }
 
 pub fn rotate(store: &StoreArgs) -> ExitCode {
-    let l = match ledger(store) {
-        Ok(l) => l,
-        Err(c) => return c,
-    };
-    let old = match signer(&l, false) {
-        Ok(s) => s.verifier().to_string(),
+    let (l, old) = match ledger_signer(store, false) {
+        Ok((l, s)) => (l, s.verifier().to_string()),
         Err(c) => return c,
     };
     match signing_key::rotate(&l.key_file, &old) {
@@ -74,12 +73,8 @@ pub fn rotate(store: &StoreArgs) -> ExitCode {
 }
 
 pub fn checkpoint(store: &StoreArgs) -> ExitCode {
-    let l = match ledger(store) {
-        Ok(l) => l,
-        Err(c) => return c,
-    };
-    let s = match signer(&l, true) {
-        Ok(s) => s,
+    let (l, s) = match ledger_signer(store, true) {
+        Ok(x) => x,
         Err(c) => return c,
     };
     let store = match open_store(&l.db, std::time::Duration::from_secs(5)) {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 use portcullis_ledger::merkle::Tree;
-use portcullis_ledger::proof::{ConsistencyProof, InclusionProof};
+use portcullis_ledger::proof;
 use portcullis_store::{SqliteStore, Store};
 use serde_json::Value;
 
@@ -94,37 +94,14 @@ pub fn run(cmd: ProofCommand) -> ExitCode {
         let r = match cmd {
             ProofCommand::Inclusion { seq, size, .. } => {
                 tree_at(&store, size).await.and_then(|(t, size, note)| {
-                    if seq >= size {
-                        return Err(Failed::Usage(format!(
-                            "seq {seq} is not in a tree of {size} records"
-                        )));
-                    }
-                    let leaf = t
-                        .leaf(seq)
-                        .ok_or_else(|| store_err("the leaf is missing"))?;
-                    let p = InclusionProof::new(
-                        seq,
-                        size,
-                        leaf,
-                        t.root(size),
-                        &t.inclusion_proof(seq, size),
-                    );
+                    let p = proof::inclusion(&t, seq, size).map_err(Failed::Usage)?;
                     print(serde_json::to_value(p).unwrap_or_default(), note);
                     Ok(())
                 })
             }
             ProofCommand::Consistency { from, to, .. } => {
                 tree_at(&store, to).await.and_then(|(t, to, note)| {
-                    if from > to {
-                        return Err(Failed::Usage(format!("from {from} is larger than to {to}")));
-                    }
-                    let p = ConsistencyProof::new(
-                        from,
-                        to,
-                        t.root(from),
-                        t.root(to),
-                        &t.consistency_proof(from, to),
-                    );
+                    let p = proof::consistency(&t, from, to).map_err(Failed::Usage)?;
                     print(serde_json::to_value(p).unwrap_or_default(), note);
                     Ok(())
                 })
