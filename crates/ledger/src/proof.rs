@@ -19,11 +19,13 @@ pub fn decode_hashes(hex_hashes: &[String]) -> Result<Vec<Hash>, String> {
     hex_hashes.iter().map(|h| decode_hash(h)).collect()
 }
 
+/// Decode one hash: exactly 64 lower-case hex digits (one spelling per hash).
 pub fn decode_hash(h: &str) -> Result<Hash, String> {
-    hex::decode(h)
-        .ok()
+    Some(h)
+        .filter(|h| h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        .and_then(|h| hex::decode(h).ok())
         .and_then(|b| Hash::try_from(b).ok())
-        .ok_or_else(|| "a hash must be 64 hex digits".to_string())
+        .ok_or_else(|| "a hash must be 64 lower-case hex digits".to_string())
 }
 
 pub fn encode_hashes(hashes: &[Hash]) -> Vec<String> {

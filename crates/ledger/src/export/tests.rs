@@ -177,3 +177,46 @@ fn a_checkpoint_signed_by_another_key_is_refused() {
     b.checkpoint = cp.sign(&other).unwrap();
     assert!(matches!(l.check(&b), Err(ExportError::Checkpoint(_))));
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Any single flipped bit in a record's bytes, its proof or the signed note is caught,
+        /// and never by a panic.
+        #[test]
+        fn any_flipped_bit_in_a_bundle_is_refused(entry in 0usize..20, pick in 0usize..3, at in any::<prop::sample::Index>(), bit in 0u8..8) {
+            let l = ledger();
+            let mut b = l.bundle(None);
+            let target: &mut String = match pick {
+                0 => &mut b.records[entry].record,
+                1 => &mut b.records[entry].proof[0],
+                _ => &mut b.checkpoint,
+            };
+            let mut bytes = std::mem::take(target).into_bytes();
+            let i = at.index(bytes.len());
+            bytes[i] ^= 1 << bit;
+            match String::from_utf8(bytes) {
+                Ok(text) => {
+                    *target = text;
+                    prop_assert!(l.check(&b).is_err());
+                }
+                // Not UTF-8 any more: then it cannot even be carried in the JSON bundle.
+                Err(_) => {}
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let key = ledger().signer.verifier();
+            prop_assert!(verify_bundle(&bytes, &key).is_err());
+            let text = String::from_utf8_lossy(&bytes);
+            let _ = text.parse::<NoteVerifier>();
+            let _ = Checkpoint::open(&text, &key);
+        }
+    }
+}
