@@ -1,13 +1,13 @@
 //! Audit plane, in the running gateway: signs checkpoints of the ledger (at start, then every
 //! `audit.checkpoint_interval` while it grows, and as soon as `audit.checkpoint_size` records
 //! were added), and prunes record content past `audit.retention_days`. Each new checkpoint is
-//! checked for consistency with the last signed one before it is signed (`sign_checkpoint`).
+//! checked for consistency with the last signed one before it is signed (`Checkpointer`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use portcullis_ledger::note::NoteSigner;
-use portcullis_store::{StoreError, sign_checkpoint, signing_key};
+use portcullis_store::{Checkpointer, StoreError, signing_key};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +26,7 @@ pub fn start(st: Arc<AppState>, shutdown: CancellationToken) -> Result<JoinHandl
     let signer =
         NoteSigner::new(&audit.origin, key).map_err(|e| StoreError::Unavailable(e.to_string()))?;
     let verifier = signer.verifier().to_string();
+    let signer = Checkpointer::new(signer, &audit.origin);
     if created {
         tracing::info!(key_file = %path.display(), public_key = %verifier, "checkpoint signing key created");
     } else {
@@ -34,10 +35,10 @@ pub fn start(st: Arc<AppState>, shutdown: CancellationToken) -> Result<JoinHandl
     Ok(tokio::spawn(run(st, signer, shutdown)))
 }
 
-async fn run(st: Arc<AppState>, signer: NoteSigner, shutdown: CancellationToken) {
+async fn run(st: Arc<AppState>, mut signer: Checkpointer, shutdown: CancellationToken) {
     let audit = st.config.audit.clone();
     let mut last_signed = Instant::now();
-    let mut last_size = sign(&st, &signer).await.unwrap_or(0);
+    let mut last_size = sign(&st, &mut signer).await.unwrap_or(0);
     let mut last_prune: Option<Instant> = None;
     loop {
         if let Some(keep) = audit.retention
@@ -57,7 +58,7 @@ async fn run(st: Arc<AppState>, signer: NoteSigner, shutdown: CancellationToken)
         if grown >= audit.checkpoint_size
             || (grown > 0 && last_signed.elapsed() >= audit.checkpoint_interval)
         {
-            if let Some(size) = sign(&st, &signer).await {
+            if let Some(size) = sign(&st, &mut signer).await {
                 last_size = size;
             }
             last_signed = Instant::now();
@@ -66,8 +67,8 @@ async fn run(st: Arc<AppState>, signer: NoteSigner, shutdown: CancellationToken)
 }
 
 /// Sign if the tree grew; the size the latest checkpoint covers, or `None` on failure.
-async fn sign(st: &AppState, signer: &NoteSigner) -> Option<u64> {
-    match sign_checkpoint(st.store.as_ref(), signer, &st.config.audit.origin, now_ms()).await {
+async fn sign(st: &AppState, signer: &mut Checkpointer) -> Option<u64> {
+    match signer.sign(st.store.as_ref(), now_ms()).await {
         Ok(Some(cp)) => {
             tracing::debug!(size = cp.size, root = %hex::encode(cp.root), "checkpoint signed");
             Some(cp.size)

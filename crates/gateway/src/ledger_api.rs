@@ -125,7 +125,7 @@ impl Ctx {
 
 async fn tree(st: &AppState, size: u64) -> Result<Tree, Failure> {
     st.store
-        .leaf_hashes(size)
+        .leaf_hashes(0, size)
         .await
         .map(Tree::new)
         .map_err(unavailable)

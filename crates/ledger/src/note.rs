@@ -44,6 +44,7 @@ fn key_id(name: &str, public: &VerifyingKey) -> [u8; 4] {
 }
 
 /// The signing half: a name and an Ed25519 key.
+#[derive(Clone)]
 pub struct NoteSigner {
     name: String,
     key: SigningKey,

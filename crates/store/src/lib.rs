@@ -8,7 +8,7 @@ pub mod signing_key;
 pub mod sqlite;
 pub mod verify;
 
-pub use checkpoint::{CheckpointError, sign_checkpoint};
+pub use checkpoint::{CheckpointError, Checkpointer, sign_checkpoint};
 pub use error::StoreError;
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use verify::{VerifyError, VerifyReport, verify_sqlite};
@@ -68,8 +68,8 @@ pub trait Store: Send + Sync + 'static {
     async fn head(&self) -> Result<LedgerHead, StoreError>;
     /// Up to `limit` records from `from` on, in order.
     async fn read_records(&self, from: u64, limit: usize) -> Result<Vec<StoredRecord>, StoreError>;
-    /// Leaf hashes of records `0..size`, in order (pruned records keep theirs).
-    async fn leaf_hashes(&self, size: u64) -> Result<Vec<[u8; 32]>, StoreError>;
+    /// Leaf hashes of records `from..to`, in order (pruned records keep theirs).
+    async fn leaf_hashes(&self, from: u64, to: u64) -> Result<Vec<[u8; 32]>, StoreError>;
     /// The most recent signed checkpoint, if any.
     async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError>;
     /// Save a checkpoint; refused (`Conflict`) unless it is larger than every saved one.

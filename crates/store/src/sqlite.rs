@@ -159,29 +159,34 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn leaf_hashes(&self, size: u64) -> Result<Vec<[u8; 32]>, StoreError> {
+    async fn leaf_hashes(&self, from: u64, to: u64) -> Result<Vec<[u8; 32]>, StoreError> {
         self.read(move |c| {
-            let mut stmt =
-                c.prepare_cached("SELECT seq, leaf_hash FROM ledger WHERE seq < ?1 ORDER BY seq")?;
-            let mut rows = stmt.query([size as i64])?;
-            let mut out = Vec::with_capacity(size.min(1 << 24) as usize);
+            let mut stmt = c.prepare_cached(
+                "SELECT seq, leaf_hash FROM ledger WHERE seq >= ?1 AND seq < ?2 ORDER BY seq",
+            )?;
+            let mut rows = stmt.query(params![from as i64, to as i64])?;
+            let mut out = Vec::with_capacity(to.saturating_sub(from).min(1 << 24) as usize);
             while let Some(row) = rows.next()? {
                 let seq: i64 = row.get(0)?;
-                let leaf = row.get_ref(1)?.as_bytes().ok().and_then(|b| <[u8; 32]>::try_from(b).ok());
+                let expected = from + out.len() as u64;
+                let leaf = row
+                    .get_ref(1)?
+                    .as_bytes()
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok());
                 match leaf {
-                    Some(h) if seq as u64 == out.len() as u64 => out.push(h),
+                    Some(h) if seq as u64 == expected => out.push(h),
                     _ => {
                         return Err(StoreError::Corrupt(format!(
-                            "record {}: missing or with a malformed leaf hash; run 'portcullis audit verify'",
-                            out.len()
+                            "record {expected}: missing or with a malformed leaf hash; run 'portcullis audit verify'"
                         )));
                     }
                 }
             }
-            if out.len() as u64 != size {
+            if from + out.len() as u64 != to.max(from) {
                 return Err(StoreError::Corrupt(format!(
-                    "the ledger has {} records, not {size}",
-                    out.len()
+                    "the ledger has no records {}..{to}",
+                    from + out.len() as u64
                 )));
             }
             Ok(out)

@@ -376,6 +376,37 @@ mod checkpoints {
     }
 
     #[tokio::test]
+    async fn a_kept_checkpointer_reads_only_new_leaves_and_still_refuses_a_bad_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let mut cp = crate::Checkpointer::new(signer(), "test");
+        for round in 0..5u64 {
+            for i in 0..7 {
+                store
+                    .append(record(&format!("c{round}-{i}")))
+                    .await
+                    .unwrap();
+            }
+            let signed = cp.sign(&store, 1).await.unwrap().unwrap();
+            assert_eq!(signed.size, (round + 1) * 7);
+            let opened = Checkpoint::open(&signed.note, &cp.verifier()).unwrap();
+            assert_eq!(opened.root, store.head().await.unwrap().root);
+        }
+        assert!(cp.sign(&store, 2).await.unwrap().is_none());
+        // A stored leaf hash after the last checkpoint rewritten behind the writer's back.
+        store.append(record("tail")).await.unwrap();
+        Connection::open(dir.path().join("p.db"))
+            .unwrap()
+            .execute(
+                "UPDATE ledger SET leaf_hash = zeroblob(32) WHERE seq = 35",
+                [],
+            )
+            .unwrap();
+        let err = cp.sign(&store, 3).await.unwrap_err();
+        assert!(matches!(err, CheckpointError::Inconsistent(_)), "{err}");
+    }
+
+    #[tokio::test]
     async fn prune_removes_content_only_below_a_signed_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
         let store = open(&dir);
@@ -400,7 +431,7 @@ mod checkpoints {
             "never past the checkpoint"
         );
         let head = store.head().await.unwrap();
-        let leaves = store.leaf_hashes(head.size).await.unwrap();
+        let leaves = store.leaf_hashes(0, head.size).await.unwrap();
         assert_eq!(merkle::root(&leaves), head.root);
         let rows = store.read_records(0, 10).await.unwrap();
         assert!(rows[..6].iter().all(|r| r.bytes.is_empty()));

@@ -72,7 +72,7 @@ pub(crate) async fn tree_at(
             head.size
         )));
     }
-    let tree = Tree::new(store.leaf_hashes(size).await.map_err(store_err)?);
+    let tree = Tree::new(store.leaf_hashes(0, size).await.map_err(store_err)?);
     let note = latest.filter(|c| c.size == size).map(|c| c.note);
     Ok((tree, size, note))
 }
