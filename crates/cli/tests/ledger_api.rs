@@ -34,12 +34,9 @@ fn assert_error(r: &(u16, Value), status: u16, code: &str) {
     }
 }
 
-/// A gateway signing every `interval`, a reader key, and a session.
-async fn start(interval: &str) -> (Gateway, String, String) {
-    let gw = Gateway::start(&demo_config(
-        "enforce",
-        &format!("[audit]\ncheckpoint_interval = \"{interval}\"\n"),
-    ));
+/// A gateway with these `[audit]` settings, a reader key, and a session.
+async fn start(audit: &str) -> (Gateway, String, String) {
+    let gw = Gateway::start(&demo_config("enforce", &format!("[audit]\n{audit}\n")));
     let (_, key) = gw.key("reader", &[]);
     let sid = initialize(&gw.url, &key).await;
     (gw, key, sid)
@@ -47,7 +44,7 @@ async fn start(interval: &str) -> (Gateway, String, String) {
 
 #[tokio::test]
 async fn the_ledger_endpoints_serve_proofs_that_verify_against_the_signed_checkpoint() {
-    let (gw, key, sid) = start("100ms").await;
+    let (gw, key, sid) = start("checkpoint_interval = \"100ms\"").await;
     for i in 0..5 {
         call(
             &gw.url,
@@ -161,7 +158,7 @@ async fn the_ledger_endpoints_serve_proofs_that_verify_against_the_signed_checkp
 
 #[tokio::test]
 async fn before_the_first_checkpoint_the_endpoints_say_so() {
-    let (gw, key, sid) = start("1h").await;
+    let (gw, key, sid) = start("checkpoint_interval = \"1h\"").await;
     call(&gw.url, &key, &sid, "demo.echo", json!({"text": "x"}), None).await;
     let base = &gw.base;
     assert_error(
@@ -184,4 +181,24 @@ async fn before_the_first_checkpoint_the_endpoints_say_so() {
     )
     .await;
     assert_eq!(status, 200, "an explicit size needs no checkpoint: {v:?}");
+}
+
+#[tokio::test]
+async fn a_checkpoint_is_signed_as_soon_as_enough_records_were_added() {
+    let (gw, key, sid) = start("checkpoint_interval = \"1h\"\ncheckpoint_size = 4").await;
+    for i in 0..3 {
+        call(
+            &gw.url,
+            &key,
+            &sid,
+            "demo.echo",
+            json!({"text": i.to_string()}),
+            None,
+        )
+        .await;
+    }
+    let size = ledger(&gw.db_path()).len() as u64;
+    assert!(size >= 4);
+    let cp = wait_for_checkpoint(&gw, &key, 4).await;
+    assert!(cp["size"].as_u64().unwrap() >= 4, "{cp:?}");
 }

@@ -38,7 +38,10 @@ pub fn start(st: Arc<AppState>, shutdown: CancellationToken) -> Result<JoinHandl
 async fn run(st: Arc<AppState>, mut signer: Checkpointer, shutdown: CancellationToken) {
     let audit = st.config.audit.clone();
     let mut last_signed = Instant::now();
-    let mut last_size = sign(&st, &mut signer).await.unwrap_or(0);
+    let first = sign(&st, &mut signer).await;
+    // After a failure, retry only once the interval has passed, not on every size trigger.
+    let mut failing = first.is_none();
+    let mut last_size = first.unwrap_or(0);
     let mut last_prune: Option<Instant> = None;
     loop {
         if let Some(keep) = audit.retention
@@ -55,12 +58,11 @@ async fn run(st: Arc<AppState>, mut signer: Checkpointer, shutdown: Cancellation
             continue;
         };
         let grown = head.size.saturating_sub(last_size);
-        if grown >= audit.checkpoint_size
-            || (grown > 0 && last_signed.elapsed() >= audit.checkpoint_interval)
-        {
-            if let Some(size) = sign(&st, &mut signer).await {
-                last_size = size;
-            }
+        let interval_passed = last_signed.elapsed() >= audit.checkpoint_interval;
+        if (grown >= audit.checkpoint_size && !failing) || (grown > 0 && interval_passed) {
+            let signed = sign(&st, &mut signer).await;
+            failing = signed.is_none();
+            last_size = signed.unwrap_or(last_size);
             last_signed = Instant::now();
         }
     }
