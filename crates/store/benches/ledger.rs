@@ -1,7 +1,8 @@
 //! Ledger throughput: durable appends per second through the group-committing SQLite writer
 //! (many concurrent appenders, each waiting until its record is durable), then the time
 //! `verify_sqlite` takes over the whole file. Run with
-//! `cargo bench -p portcullis-store --bench ledger` (records: `LEDGER_BENCH_RECORDS`, default
+//! `cargo bench -p portcullis-store --bench ledger`; it also times signing a checkpoint (the
+//! first check reads every leaf hash, later ones only the new) and building a proof (records: `LEDGER_BENCH_RECORDS`, default
 //! 1,000,000; concurrent appenders: `LEDGER_BENCH_TASKS`, default 4096; the database goes in
 //! `LEDGER_BENCH_DIR`, default a temporary directory under `target/`).
 
@@ -9,8 +10,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use portcullis_ledger::{Decision, RECORD_VERSION, Record, RecordKind};
-use portcullis_store::{SqliteOptions, SqliteStore, Store, verify_sqlite};
+use ed25519_dalek::SigningKey;
+use portcullis_ledger::merkle::Tree;
+use portcullis_ledger::note::NoteSigner;
+use portcullis_ledger::{Decision, RECORD_VERSION, Record, RecordKind, proof};
+use portcullis_store::{Checkpointer, SqliteOptions, SqliteStore, Store, verify_sqlite};
 
 #[allow(clippy::disallowed_methods)]
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -110,4 +114,44 @@ fn main() {
         report.size as f64 / took.as_secs_f64(),
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
+    checkpoint_and_proof_costs(&rt, &path, total);
+}
+
+fn secs(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64()
+}
+
+/// Signing cost at this size (first and incremental) and the cost of one inclusion proof.
+fn checkpoint_and_proof_costs(rt: &tokio::runtime::Runtime, path: &std::path::Path, total: u64) {
+    rt.block_on(async {
+        let store = SqliteStore::open(SqliteOptions {
+            path: path.to_path_buf(),
+            busy_timeout: Duration::from_secs(5),
+        })
+        .unwrap();
+        let signer = NoteSigner::new("bench", SigningKey::from_bytes(&[1; 32])).unwrap();
+        let mut cp = Checkpointer::new(signer, "bench");
+        let start = Instant::now();
+        cp.sign(&store, 0).await.unwrap().unwrap();
+        let first = secs(start);
+        let add = 10_000u64;
+        for i in 0..add {
+            store.append(record(total + i)).await.unwrap();
+        }
+        let start = Instant::now();
+        cp.sign(&store, 0).await.unwrap().unwrap();
+        let next = secs(start);
+        println!(
+            "checkpoint: first signing at {total} records {first:.2} s (reads every leaf hash); next after {add} more {:.1} ms",
+            next * 1e3
+        );
+        let size = total + add;
+        let start = Instant::now();
+        let tree = Tree::new(store.leaf_hashes(0, size).await.unwrap());
+        let p = proof::inclusion(&tree, size / 3, size).unwrap();
+        let took = secs(start);
+        p.verify().unwrap();
+        println!("proof: one inclusion proof at {size} records {took:.2} s (reads every leaf hash)");
+        store.close().await;
+    });
 }
