@@ -76,6 +76,8 @@ fn fixture() -> &'static Fixture {
                 let blue = gw.key("reader", &[]).1;
                 let red = tenant_key(&gw, "red");
                 make_calls(&gw, &blue, 3).await;
+                let first = ledger(&gw.db_path()).len() as u64;
+                wait_for_checkpoint(&gw, &blue, first).await;
                 make_calls(&gw, &red, 3).await;
                 make_calls(&gw, &blue, 2).await;
                 let size = ledger(&gw.db_path()).len() as u64;
@@ -642,4 +644,85 @@ fn the_signing_key_file_is_private() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn an_auditor_checks_offline_that_the_ledger_only_grew_between_two_checkpoints() {
+    let (d, data) = copy();
+    let key = pubkey(&data);
+    let notes: Vec<(u64, String)> = {
+        let conn = Connection::open(Path::new(&data).join("portcullis.db")).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT size, note FROM checkpoints ORDER BY size")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert!(notes.len() >= 2, "{notes:?}");
+    let (old_size, old_note) = &notes[0];
+    let (new_size, new_note) = notes.last().unwrap();
+    let file = |name: &str, text: &str| {
+        let p = d.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let (old, new) = (file("old.note", old_note), file("new.note", new_note));
+    let proof_for = |from: u64, to: u64, name: &str| {
+        let o = run(&[
+            "audit",
+            "proof",
+            "consistency",
+            "--data-dir",
+            &data,
+            "--from",
+            &from.to_string(),
+            "--to",
+            &to.to_string(),
+        ]);
+        assert!(o.status.success(), "{}", out(&o));
+        file(name, &String::from_utf8(o.stdout).unwrap())
+    };
+    let proof = proof_for(*old_size, *new_size, "proof.json");
+    let check = |old: &str, new: &str, proof: &str, key: &str| {
+        run(&[
+            "audit",
+            "verify-consistency",
+            "--old",
+            old,
+            "--new",
+            new,
+            "--proof",
+            proof,
+            "--pubkey",
+            key,
+        ])
+    };
+    let o = check(&old, &new, &proof, &key);
+    assert!(o.status.success(), "{}", out(&o));
+    // An export bundle holds its checkpoint too, and serves as --new.
+    let (bundle, _) = export(&data, &[]);
+    let o = check(&old, bundle.to_str().unwrap(), &proof, &key);
+    assert!(o.status.success(), "{}", out(&o));
+
+    assert_fails_naming(&check(&new, &old, &proof, &key), "larger than the new one");
+    let other = proof_for(old_size + 1, *new_size, "other.json");
+    assert_fails_naming(
+        &check(&old, &new, &other, &key),
+        "the proof is between sizes",
+    );
+    let cp = Checkpoint::open(new_note, &key.parse().unwrap()).unwrap();
+    let forged = file("forged.note", &cp.sign(&other_signer()).unwrap());
+    assert_fails_naming(&check(&old, &forged, &proof, &key), "no signature");
+    let text = std::fs::read_to_string(&proof).unwrap();
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    v["proof"][0] = Value::String("00".repeat(32));
+    let bad = file("bad.json", &v.to_string());
+    assert_fails_naming(&check(&old, &new, &bad, &key), "did not only grow");
+    let junk = file("junk.json", "{\"from\":");
+    assert_fails_naming(&check(&old, &new, &junk, &key), "not JSON");
+    let missing = d.path().join("none").to_str().unwrap().to_string();
+    assert_eq!(check(&old, &new, &missing, &key).status.code(), Some(64));
+    assert_eq!(check(&old, &new, &proof, "bad-key").status.code(), Some(64));
 }

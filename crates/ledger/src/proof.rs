@@ -140,6 +140,38 @@ pub fn consistency(tree: &Tree, from: u64, to: u64) -> Result<ConsistencyProof, 
     ))
 }
 
+/// An auditor's check that the ledger only grew between two signed checkpoints they hold:
+/// same origin, and `p` is a consistency proof between exactly their sizes and roots.
+pub fn check_growth(
+    old: &crate::note::Checkpoint,
+    new: &crate::note::Checkpoint,
+    p: &ConsistencyProof,
+) -> Result<(), String> {
+    if old.origin != new.origin {
+        return Err(format!(
+            "the checkpoints are of different logs ('{}' and '{}')",
+            old.origin, new.origin
+        ));
+    }
+    if old.size > new.size {
+        return Err(format!(
+            "the old checkpoint ({}) is larger than the new one ({}): the ledger shrank, or they are given in the wrong order",
+            old.size, new.size
+        ));
+    }
+    if (p.from, p.to) != (old.size, new.size) {
+        return Err(format!(
+            "the proof is between sizes {} and {}, not {} and {}",
+            p.from, p.to, old.size, new.size
+        ));
+    }
+    if decode_hash(&p.from_root)? != old.root || decode_hash(&p.to_root)? != new.root {
+        return Err("the proof's roots are not the checkpoints' roots".into());
+    }
+    p.verify()
+        .map_err(|_| "the consistency proof does not verify: the ledger did not only grow".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +179,47 @@ mod tests {
 
     fn leaves(n: u64) -> Vec<Hash> {
         (0..n).map(|i| hash_leaf(&i.to_be_bytes())).collect()
+    }
+
+    #[test]
+    fn growth_between_two_checkpoints_is_checked() {
+        use crate::note::Checkpoint;
+        let t = Tree::new(leaves(9));
+        let cp = |size: u64| Checkpoint {
+            origin: "o".into(),
+            size,
+            root: t.root(size),
+        };
+        let p = consistency(&t, 3, 9).unwrap();
+        check_growth(&cp(3), &cp(9), &p).unwrap();
+        assert!(check_growth(&cp(9), &cp(3), &p).is_err(), "wrong order");
+        assert!(check_growth(&cp(4), &cp(9), &p).is_err(), "other sizes");
+        let mut other = cp(3);
+        other.origin = "p".into();
+        assert!(check_growth(&other, &cp(9), &p).is_err(), "other log");
+        let forked = Tree::new([leaves(3), vec![[9; 32]; 6]].concat());
+        let fork = Checkpoint {
+            origin: "o".into(),
+            size: 9,
+            root: forked.root(9),
+        };
+        assert!(check_growth(&cp(3), &fork, &p).is_err(), "a fork");
+        let own = consistency(&forked, 3, 9).unwrap();
+        assert!(
+            check_growth(&cp(3), &fork, &own).is_ok(),
+            "it did grow from size 3"
+        );
+        let rewritten = Tree::new([vec![[7; 32]], leaves(9)[1..].to_vec()].concat());
+        let bad = consistency(&rewritten, 3, 9).unwrap();
+        let rcp = Checkpoint {
+            origin: "o".into(),
+            size: 9,
+            root: rewritten.root(9),
+        };
+        assert!(
+            check_growth(&cp(3), &rcp, &bad).is_err(),
+            "history rewritten"
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `audit ...`: verify, tail, pubkey, rotate-key, checkpoint, proof, export, verify-export,
-//! prune. All read the store (or an export file) directly; the gateway need not run.
+//! verify-consistency, prune. All read the store (or an export file) directly; the gateway need not run.
 
 mod export;
+mod growth;
 mod keys;
 mod proof;
 mod verify;
@@ -65,6 +66,8 @@ pub enum AuditCommand {
     Export(export::ExportArgs),
     /// Check an export bundle offline against a verifier key; names the first bad record.
     VerifyExport(export::VerifyExportArgs),
+    /// Check offline that the ledger only grew between two signed checkpoints.
+    VerifyConsistency(growth::VerifyConsistencyArgs),
     /// Remove the content of records made before a time (leaf hashes stay; only records a
     /// signed checkpoint covers).
     Prune {
@@ -91,6 +94,7 @@ pub fn run(cmd: AuditCommand) -> ExitCode {
         AuditCommand::Proof(p) => proof::run(p),
         AuditCommand::Export(a) => export::export(a),
         AuditCommand::VerifyExport(a) => export::verify_export(a),
+        AuditCommand::VerifyConsistency(a) => growth::run(a),
         AuditCommand::Prune { store, before } => keys::prune(&store, &before),
     }
 }
