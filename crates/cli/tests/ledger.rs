@@ -13,7 +13,7 @@ use ed25519_dalek::SigningKey;
 use portcullis_ledger::export::ExportBundle;
 use portcullis_ledger::note::{Checkpoint, NoteSigner, NoteVerifier};
 use rusqlite::Connection;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const AUDIT: &str = "[audit]\ncheckpoint_interval = \"100ms\"\norigin = \"test.example/ledger\"\n";
 
@@ -51,22 +51,6 @@ fn tenant_key(gw: &Gateway, tenant: &str) -> String {
     v["key"].as_str().unwrap().to_string()
 }
 
-async fn make_calls(gw: &Gateway, key: &str, n: usize) {
-    let sid = initialize(&gw.url, key).await;
-    for i in 0..n {
-        let r = call(
-            &gw.url,
-            key,
-            &sid,
-            "demo.echo",
-            json!({"text": format!("m{i}")}),
-            None,
-        )
-        .await;
-        assert_eq!(text_of(&r.body), format!("m{i}"), "{:?}", r.body);
-    }
-}
-
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
@@ -75,11 +59,11 @@ fn fixture() -> &'static Fixture {
                 let mut gw = Gateway::start(&demo_config("enforce", AUDIT));
                 let blue = gw.key("reader", &[]).1;
                 let red = tenant_key(&gw, "red");
-                make_calls(&gw, &blue, 3).await;
+                echo_calls(&gw.url, &blue, 3).await;
                 let first = ledger(&gw.db_path()).len() as u64;
                 wait_for_checkpoint(&gw, &blue, first).await;
-                make_calls(&gw, &red, 3).await;
-                make_calls(&gw, &blue, 2).await;
+                echo_calls(&gw.url, &red, 3).await;
+                echo_calls(&gw.url, &blue, 2).await;
                 let size = ledger(&gw.db_path()).len() as u64;
                 wait_for_checkpoint(&gw, &blue, size).await;
                 gw.sigterm();
@@ -157,6 +141,18 @@ fn export(data: &str, extra: &[&str]) -> (PathBuf, ExportBundle) {
     assert!(o.status.success(), "{}", out(&o));
     let b = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     (file, b)
+}
+
+fn inclusion(data: &str, seq: &str) -> Output {
+    run(&[
+        "audit",
+        "proof",
+        "inclusion",
+        "--data-dir",
+        data,
+        "--seq",
+        seq,
+    ])
 }
 
 fn verify_export(file: &Path, key: &str) -> Output {
@@ -533,15 +529,7 @@ fn proofs_from_the_cli_verify_against_the_signed_checkpoint() {
     let (_d, data) = copy();
     let key: NoteVerifier = pubkey(&data).parse().unwrap();
     let n = fixture().size;
-    let o = run(&[
-        "audit",
-        "proof",
-        "inclusion",
-        "--data-dir",
-        &data,
-        "--seq",
-        "3",
-    ]);
+    let o = inclusion(&data, "3");
     assert!(o.status.success(), "{}", out(&o));
     let p: Value = serde_json::from_slice(&o.stdout).unwrap();
     let cp = Checkpoint::open(p["checkpoint"].as_str().unwrap(), &key).unwrap();
@@ -591,15 +579,7 @@ fn pruning_keeps_what_remains_verifiable() {
     let (file, b) = export(&data, &[]);
     assert_eq!(b.record_count, 0, "pruned content is gone");
     assert!(verify_export(&file, &key).status.success());
-    let o = run(&[
-        "audit",
-        "proof",
-        "inclusion",
-        "--data-dir",
-        &data,
-        "--seq",
-        "2",
-    ]);
+    let o = inclusion(&data, "2");
     assert!(o.status.success(), "proofs still work: {}", out(&o));
 }
 

@@ -9,7 +9,7 @@ use std::process::Command;
 use common::*;
 use portcullis_ledger::note::{Checkpoint, NoteVerifier};
 use portcullis_ledger::proof::{ConsistencyProof, InclusionProof};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 async fn get(url: &str, key: Option<&str>) -> (u16, Value) {
     let mut rb = http().get(url);
@@ -34,28 +34,17 @@ fn assert_error(r: &(u16, Value), status: u16, code: &str) {
     }
 }
 
-/// A gateway with these `[audit]` settings, a reader key, and a session.
-async fn start(audit: &str) -> (Gateway, String, String) {
+/// A gateway with these `[audit]` settings and a reader key that made `calls` calls.
+async fn start(audit: &str, calls: usize) -> (Gateway, String) {
     let gw = Gateway::start(&demo_config("enforce", &format!("[audit]\n{audit}\n")));
     let (_, key) = gw.key("reader", &[]);
-    let sid = initialize(&gw.url, &key).await;
-    (gw, key, sid)
+    echo_calls(&gw.url, &key, calls).await;
+    (gw, key)
 }
 
 #[tokio::test]
 async fn the_ledger_endpoints_serve_proofs_that_verify_against_the_signed_checkpoint() {
-    let (gw, key, sid) = start("checkpoint_interval = \"100ms\"").await;
-    for i in 0..5 {
-        call(
-            &gw.url,
-            &key,
-            &sid,
-            "demo.echo",
-            json!({"text": i.to_string()}),
-            None,
-        )
-        .await;
-    }
+    let (gw, key) = start("checkpoint_interval = \"100ms\"", 5).await;
     let size = ledger(&gw.db_path()).len() as u64;
     let cp = wait_for_checkpoint(&gw, &key, size).await;
     assert_eq!(cp["size"].as_u64(), Some(size), "{cp:?}");
@@ -158,8 +147,7 @@ async fn the_ledger_endpoints_serve_proofs_that_verify_against_the_signed_checkp
 
 #[tokio::test]
 async fn before_the_first_checkpoint_the_endpoints_say_so() {
-    let (gw, key, sid) = start("checkpoint_interval = \"1h\"").await;
-    call(&gw.url, &key, &sid, "demo.echo", json!({"text": "x"}), None).await;
+    let (gw, key) = start("checkpoint_interval = \"1h\"", 1).await;
     let base = &gw.base;
     assert_error(
         &get(&format!("{base}/api/ledger/checkpoint"), Some(&key)).await,
@@ -185,18 +173,12 @@ async fn before_the_first_checkpoint_the_endpoints_say_so() {
 
 #[tokio::test]
 async fn a_checkpoint_is_signed_as_soon_as_enough_records_were_added() {
-    let (gw, key, sid) = start("checkpoint_interval = \"1h\"\ncheckpoint_size = 4").await;
-    for i in 0..3 {
-        call(
-            &gw.url,
-            &key,
-            &sid,
-            "demo.echo",
-            json!({"text": i.to_string()}),
-            None,
-        )
-        .await;
-    }
+    let (gw, key) = start(
+        "checkpoint_interval = \"1h\"
+checkpoint_size = 4",
+        3,
+    )
+    .await;
     let size = ledger(&gw.db_path()).len() as u64;
     assert!(size >= 4);
     let cp = wait_for_checkpoint(&gw, &key, 4).await;

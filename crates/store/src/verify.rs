@@ -118,6 +118,15 @@ struct SavedCheckpoint {
 }
 
 fn load_checkpoints(conn: &Connection) -> Result<Vec<SavedCheckpoint>, VerifyError> {
+    // A database of schema version 1, not yet opened by a gateway that signs, has none.
+    let has_table: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'checkpoints')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_table {
+        return Ok(Vec::new());
+    }
     let mut stmt = conn.prepare("SELECT size, root, note FROM checkpoints ORDER BY size")?;
     let rows = stmt.query_map([], |r| {
         Ok(SavedCheckpoint {

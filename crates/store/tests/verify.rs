@@ -138,6 +138,14 @@ async fn a_record_appended_behind_the_gateways_back_is_caught() {
 }
 
 #[tokio::test]
+async fn a_database_from_before_checkpoints_still_verifies() {
+    let (_d, path) = ledger_with(5).await;
+    sql(&path, "DROP TABLE checkpoints; PRAGMA user_version = 1;");
+    let r = verify_sqlite(&path, &[]).unwrap();
+    assert_eq!((r.size, r.checkpoints), (5, 0));
+}
+
+#[tokio::test]
 async fn garbage_and_missing_files_are_clear_errors() {
     let (_d, path) = ledger_with(3).await;
     sql(&path, "UPDATE ledger SET record = x'00ff' WHERE seq = 1");

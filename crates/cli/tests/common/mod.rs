@@ -348,6 +348,16 @@ pub fn ledger(db: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// Open a session and make `n` `demo.echo` calls, each answered with its text.
+pub async fn echo_calls(url: &str, key: &str, n: usize) {
+    let sid = initialize(url, key).await;
+    for i in 0..n {
+        let text = format!("m{i}");
+        let r = call(url, key, &sid, "demo.echo", json!({ "text": text }), None).await;
+        assert_eq!(text_of(&r.body), text, "{:?}", r.body);
+    }
+}
+
 /// Poll `/api/ledger/checkpoint` until a checkpoint covers at least `size` records.
 pub async fn wait_for_checkpoint(gw: &Gateway, key: &str, size: u64) -> Value {
     let mut last = Value::Null;
