@@ -704,5 +704,9 @@ fn an_auditor_checks_offline_that_the_ledger_only_grew_between_two_checkpoints()
     assert_fails_naming(&check(&old, &new, &junk, &key), "not JSON");
     let missing = d.path().join("none").to_str().unwrap().to_string();
     assert_eq!(check(&old, &new, &missing, &key).status.code(), Some(64));
+    let huge = file("huge.json", &" ".repeat((1 << 20) + 1));
+    let o = check(&old, &new, &huge, &key);
+    assert_eq!(o.status.code(), Some(64), "{}", out(&o));
+    assert!(out(&o).contains("at most"), "{}", out(&o));
     assert_eq!(check(&old, &new, &proof, "bad-key").status.code(), Some(64));
 }
