@@ -57,6 +57,24 @@ async fn the_ledger_endpoints_serve_proofs_that_verify_against_the_signed_checkp
         .unwrap();
     let pk: NoteVerifier = String::from_utf8(o.stdout).unwrap().trim().parse().unwrap();
     let signed = Checkpoint::open(cp["note"].as_str().unwrap(), &pk).unwrap();
+    let metrics = http()
+        .get(format!("{}/metrics", gw.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("portcullis_ledger_checkpoint_failures_total 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.lines().any(|l| l
+            .strip_prefix("portcullis_ledger_checkpoint_records ")
+            .is_some_and(|n| n.parse::<u64>().unwrap() >= size)),
+        "{metrics}"
+    );
     assert_eq!(hex::encode(signed.root), cp["root"].as_str().unwrap());
 
     for seq in [0, size / 2, size - 1] {
@@ -183,4 +201,58 @@ checkpoint_size = 4",
     assert!(size >= 4);
     let cp = wait_for_checkpoint(&gw, &key, 4).await;
     assert!(cp["size"].as_u64().unwrap() >= 4, "{cp:?}");
+}
+
+#[tokio::test]
+async fn a_ledger_rewritten_behind_the_gateways_back_is_never_signed() {
+    let (gw, key) = start("checkpoint_interval = \"1h\"\ncheckpoint_size = 4", 2).await;
+    let signed = wait_for_checkpoint(&gw, &key, 4).await["size"]
+        .as_u64()
+        .unwrap();
+    echo_calls(&gw.url, &key, 1).await;
+    rusqlite::Connection::open(gw.db_path())
+        .unwrap()
+        .execute(
+            "UPDATE ledger SET leaf_hash = zeroblob(32) WHERE seq = ?1",
+            [signed as i64],
+        )
+        .unwrap();
+    echo_calls(&gw.url, &key, 2).await;
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        metrics = http()
+            .get(format!("{}/metrics", gw.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if !metrics.contains("portcullis_ledger_checkpoint_failures_total 0") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        !metrics.contains("portcullis_ledger_checkpoint_failures_total 0"),
+        "{metrics}"
+    );
+    let (_, cp) = get(&format!("{}/api/ledger/checkpoint", gw.base), Some(&key)).await;
+    assert_eq!(
+        cp["size"].as_u64(),
+        Some(signed),
+        "nothing was signed over the rewrite"
+    );
+    assert!(gw.logs().contains("refusing to sign"), "{}", gw.logs());
+    let o = Command::new(bin())
+        .args(["audit", "verify", "--data-dir"])
+        .arg(gw.data_dir())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&format!("record {signed}:")),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

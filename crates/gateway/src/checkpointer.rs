@@ -70,7 +70,7 @@ async fn run(st: Arc<AppState>, mut signer: Checkpointer, shutdown: Cancellation
 
 /// Sign if the tree grew; the size the latest checkpoint covers, or `None` on failure.
 async fn sign(st: &AppState, signer: &mut Checkpointer) -> Option<u64> {
-    match signer.sign(st.store.as_ref(), now_ms()).await {
+    let covered = match signer.sign(st.store.as_ref(), now_ms()).await {
         Ok(Some(cp)) => {
             tracing::debug!(size = cp.size, root = %hex::encode(cp.root), "checkpoint signed");
             Some(cp.size)
@@ -85,7 +85,16 @@ async fn sign(st: &AppState, signer: &mut Checkpointer) -> Option<u64> {
             tracing::error!(error = %e, "checkpoint not signed");
             None
         }
+    };
+    match covered {
+        Some(size) => {
+            st.metrics.checkpoint_size.set(size as i64);
+        }
+        None => {
+            st.metrics.checkpoint_failures.inc();
+        }
     }
+    covered
 }
 
 async fn prune(st: &AppState, keep: Duration) {

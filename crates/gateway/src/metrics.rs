@@ -34,6 +34,8 @@ pub struct Metrics {
     pub ledger_size: Gauge,
     pub sessions: Gauge,
     pub audit_failures: Counter,
+    pub checkpoint_size: Gauge,
+    pub checkpoint_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -56,6 +58,8 @@ impl Metrics {
             ledger_size: Gauge::default(),
             sessions: Gauge::default(),
             audit_failures: Counter::default(),
+            checkpoint_size: Gauge::default(),
+            checkpoint_failures: Counter::default(),
         };
         registry.register(
             "jsonrpc_requests",
@@ -97,6 +101,16 @@ impl Metrics {
             "audit_failures",
             "Ledger appends that failed (calls refused)",
             m.audit_failures.clone(),
+        );
+        registry.register(
+            "ledger_checkpoint_records",
+            "Records covered by the latest signed checkpoint",
+            m.checkpoint_size.clone(),
+        );
+        registry.register(
+            "ledger_checkpoint_failures",
+            "Checkpoints not signed (store error, or a ledger that does not extend the last checkpoint)",
+            m.checkpoint_failures.clone(),
         );
         Metrics { registry, ..m }
     }
