@@ -256,3 +256,19 @@ async fn a_ledger_rewritten_behind_the_gateways_back_is_never_signed() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn the_gateway_refuses_to_start_with_a_key_file_others_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("ledger.key");
+    std::fs::write(&key, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let cfg = demo_config(
+        "enforce",
+        &format!("[audit]\nsigning_key = \"{}\"\n", key.display()),
+    );
+    let err = Gateway::try_start(&cfg).err().expect("must not start");
+    assert!(err.contains("chmod 600"), "{err}");
+}
