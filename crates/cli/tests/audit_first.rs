@@ -82,14 +82,7 @@ async fn when_the_store_cannot_be_written_calls_are_refused_and_not_forwarded() 
         "the refused write reached the upstream: {:?}",
         r.body
     );
-    let metrics = http()
-        .get(format!("{}/metrics", gw.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&gw).await;
     assert!(
         metrics.contains("portcullis_audit_failures_total 2"),
         "{metrics}"

@@ -155,6 +155,23 @@ fn inclusion(data: &str, seq: &str) -> Output {
     ])
 }
 
+fn consistency(data: &str, from: u64, to: Option<u64>) -> Output {
+    let (from, to) = (from.to_string(), to.map(|t| t.to_string()));
+    let mut args = vec![
+        "audit",
+        "proof",
+        "consistency",
+        "--data-dir",
+        data,
+        "--from",
+        &from,
+    ];
+    if let Some(to) = &to {
+        args.extend(["--to", to.as_str()]);
+    }
+    run(&args)
+}
+
 fn verify_export(file: &Path, key: &str) -> Output {
     run(&[
         "audit",
@@ -429,99 +446,31 @@ fn verify_export_input_errors_are_clear() {
 #[test]
 fn audit_command_arguments_are_checked() {
     let (_d, data) = copy();
+    let long = "9".repeat(100);
+    // Each runs as `portcullis audit <args> --data-dir <data>`.
     let cases: &[(&[&str], i32)] = &[
+        (&["proof", "inclusion", "--seq", "999999"], 64),
+        (&["proof", "inclusion", "--seq", "-1"], 2),
         (
-            &[
-                "audit",
-                "proof",
-                "inclusion",
-                "--data-dir",
-                &data,
-                "--seq",
-                "999999",
-            ],
+            &["proof", "inclusion", "--seq", "0", "--size", "999999"],
             64,
         ),
-        (
-            &[
-                "audit",
-                "proof",
-                "inclusion",
-                "--data-dir",
-                &data,
-                "--seq",
-                "-1",
-            ],
-            2,
-        ),
-        (
-            &[
-                "audit",
-                "proof",
-                "inclusion",
-                "--data-dir",
-                &data,
-                "--seq",
-                "0",
-                "--size",
-                "999999",
-            ],
-            64,
-        ),
-        (
-            &[
-                "audit",
-                "proof",
-                "consistency",
-                "--data-dir",
-                &data,
-                "--from",
-                "9",
-                "--to",
-                "3",
-            ],
-            64,
-        ),
-        (
-            &[
-                "audit",
-                "export",
-                "--data-dir",
-                &data,
-                "--since",
-                "yesterday-ish",
-            ],
-            64,
-        ),
-        (
-            &[
-                "audit",
-                "export",
-                "--data-dir",
-                &data,
-                "--until",
-                &"9".repeat(100),
-            ],
-            64,
-        ),
-        (
-            &["audit", "export", "--data-dir", &data, "--tenant", ""],
-            64,
-        ),
-        (
-            &["audit", "prune", "--data-dir", &data, "--before", "soon"],
-            64,
-        ),
-        (
-            &["audit", "verify", "--data-dir", &data, "--pubkey", "x"],
-            64,
-        ),
-        (&["audit", "verify"], 64),
+        (&["proof", "consistency", "--from", "9", "--to", "3"], 64),
+        (&["export", "--since", "yesterday-ish"], 64),
+        (&["export", "--until", &long], 64),
+        (&["export", "--tenant", ""], 64),
+        (&["prune", "--before", "soon"], 64),
+        (&["verify", "--pubkey", "x"], 64),
     ];
     for (args, code) in cases {
-        let o = run(args);
+        let mut all = vec!["audit"];
+        all.extend_from_slice(args);
+        all.extend(["--data-dir", &data]);
+        let o = run(&all);
         assert_eq!(o.status.code(), Some(*code), "{args:?}: {}", out(&o));
     }
+    let o = run(&["audit", "verify"]);
+    assert_eq!(o.status.code(), Some(64), "no store given: {}", out(&o));
 }
 
 #[test]
@@ -545,15 +494,7 @@ fn proofs_from_the_cli_verify_against_the_signed_checkpoint() {
     proof.verify().unwrap();
     proof.seq = 4;
     assert!(proof.verify().is_err());
-    let o = run(&[
-        "audit",
-        "proof",
-        "consistency",
-        "--data-dir",
-        &data,
-        "--from",
-        "5",
-    ]);
+    let o = consistency(&data, 5, None);
     assert!(o.status.success(), "{}", out(&o));
     let mut c: Value = serde_json::from_slice(&o.stdout).unwrap();
     c.as_object_mut().unwrap().remove("checkpoint");
@@ -650,17 +591,7 @@ fn an_auditor_checks_offline_that_the_ledger_only_grew_between_two_checkpoints()
     };
     let (old, new) = (file("old.note", old_note), file("new.note", new_note));
     let proof_for = |from: u64, to: u64, name: &str| {
-        let o = run(&[
-            "audit",
-            "proof",
-            "consistency",
-            "--data-dir",
-            &data,
-            "--from",
-            &from.to_string(),
-            "--to",
-            &to.to_string(),
-        ]);
+        let o = consistency(&data, from, Some(to));
         assert!(o.status.success(), "{}", out(&o));
         file(name, &String::from_utf8(o.stdout).unwrap())
     };

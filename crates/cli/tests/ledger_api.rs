@@ -57,14 +57,7 @@ async fn the_ledger_endpoints_serve_proofs_that_verify_against_the_signed_checkp
         .unwrap();
     let pk: NoteVerifier = String::from_utf8(o.stdout).unwrap().trim().parse().unwrap();
     let signed = Checkpoint::open(cp["note"].as_str().unwrap(), &pk).unwrap();
-    let metrics = http()
-        .get(format!("{}/metrics", gw.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&gw).await;
     assert!(
         metrics.contains("portcullis_ledger_checkpoint_failures_total 0"),
         "{metrics}"
@@ -220,14 +213,7 @@ async fn a_ledger_rewritten_behind_the_gateways_back_is_never_signed() {
     echo_calls(&gw.url, &key, 2).await;
     let mut metrics = String::new();
     for _ in 0..100 {
-        metrics = http()
-            .get(format!("{}/metrics", gw.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        metrics = metrics_text(&gw).await;
         if !metrics.contains("portcullis_ledger_checkpoint_failures_total 0") {
             break;
         }

@@ -348,6 +348,18 @@ pub fn ledger(db: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// The gateway's `/metrics` text.
+pub async fn metrics_text(gw: &Gateway) -> String {
+    http()
+        .get(format!("{}/metrics", gw.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// Open a session and make `n` `demo.echo` calls, each answered with its text.
 pub async fn echo_calls(url: &str, key: &str, n: usize) {
     let sid = initialize(url, key).await;
