@@ -90,8 +90,9 @@ impl Args {
         if self.clients.is_empty() || self.clients.iter().any(|&c| c == 0 || c > 1024) {
             bail!("--clients must be 1..=1024 each");
         }
-        if !(self.duration > 0.0 && self.duration <= 600.0) || !(0.0..=600.0).contains(&self.warmup)
-        {
+        let seconds_ok =
+            |v: f64, min_exclusive: bool| (v > 0.0 || (!min_exclusive && v == 0.0)) && v <= 600.0;
+        if !seconds_ok(self.duration, true) || !seconds_ok(self.warmup, false) {
             bail!("--duration must be in (0, 600] and --warmup in [0, 600] seconds");
         }
         if self.rounds == 0 || self.sessions > 100_000 || self.client_threads == 0 {
