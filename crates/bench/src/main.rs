@@ -132,7 +132,7 @@ fn main() -> ExitCode {
             r = tokio::time::timeout(cap, run(&args)) => {
                 r.unwrap_or_else(|_| Err(anyhow::anyhow!("the run exceeded --max-total {} s", args.max_total)))
             }
-            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+            sig = termination() => Err(anyhow::anyhow!("stopped by {sig}")),
         }
     });
     // The run's future (and with it every child guard) is dropped by now: children are gone.
@@ -150,6 +150,23 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The first of SIGINT, SIGTERM, SIGHUP: the run stops and its children with it.
+async fn termination() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return "SIGINT";
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+        _ = hup.recv() => "SIGHUP",
     }
 }
 

@@ -69,14 +69,22 @@ fn spawn_until_line(
 ) -> anyhow::Result<(KillOnDrop, String)> {
     let stderr = std::fs::File::create(stderr_log)
         .with_context(|| format!("creating {}", stderr_log.display()))?;
-    let mut cmd = match wrapper.split_first() {
-        Some((program, wrapper_args)) => {
-            let mut c = Command::new(program);
-            c.args(wrapper_args).arg(bin);
-            c
-        }
-        None => Command::new(bin),
-    };
+    // `setpriv --pdeathsig KILL` (util-linux) makes the kernel kill the child if this process
+    // dies without running its destructors (SIGKILL); it execs the program in place.
+    let mut argv: Vec<&std::ffi::OsStr> = Vec::new();
+    let setpriv = find_on_path("setpriv");
+    if let Some(sp) = &setpriv {
+        argv.extend([
+            sp.as_os_str(),
+            "--pdeathsig".as_ref(),
+            "KILL".as_ref(),
+            "--".as_ref(),
+        ]);
+    }
+    argv.extend(wrapper.iter().map(std::ffi::OsStr::new));
+    argv.push(bin.as_os_str());
+    let mut cmd = Command::new(argv[0]);
+    cmd.args(&argv[1..]);
     let mut child = cmd
         .args(args)
         .stdin(Stdio::null())
@@ -113,6 +121,14 @@ fn spawn_until_line(
             )
         }
     }
+}
+
+/// An executable file named `name` in a directory of `PATH`.
+fn find_on_path(name: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 /// The demo MCP server over streamable HTTP on 127.0.0.1:0.
