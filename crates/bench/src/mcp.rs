@@ -65,11 +65,7 @@ impl Session {
                 "clientInfo": {"name": "portcullis-bench", "version": env!("CARGO_PKG_VERSION")}
             }
         });
-        let resp = http
-            .post(&ep.url)
-            .headers(headers.clone())
-            .body(init.to_string())
-            .send()
+        let resp = post(&http, &ep.url, &headers, init.to_string())
             .await
             .context("initialize")?;
         let sid = resp
@@ -88,11 +84,7 @@ impl Session {
             HeaderValue::from_static(PROTOCOL_VERSION),
         );
         let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-        let ack = http
-            .post(&ep.url)
-            .headers(headers.clone())
-            .body(note.to_string())
-            .send()
+        let ack = post(&http, &ep.url, &headers, note.to_string())
             .await
             .context("notifications/initialized")?;
         if ack.status().as_u16() != 202 {
@@ -115,13 +107,7 @@ impl Session {
             r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{}","arguments":{{"text":"{ECHO_TEXT}"}}}}}}"#,
             self.tool
         );
-        let resp = self
-            .http
-            .post(&self.url)
-            .headers(self.headers.clone())
-            .body(body)
-            .send()
-            .await?;
+        let resp = post(&self.http, &self.url, &self.headers, body).await?;
         let status = resp.status();
         let reply = read_reply(resp, id).await?;
         let result = &reply["result"];
@@ -133,6 +119,19 @@ impl Session {
         }
         Ok(())
     }
+}
+
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    headers: &HeaderMap,
+    body: String,
+) -> reqwest::Result<reqwest::Response> {
+    http.post(url)
+        .headers(headers.clone())
+        .body(body)
+        .send()
+        .await
 }
 
 /// The JSON-RPC response with `id`, from a JSON body or from the `data:` lines of an SSE body.
