@@ -244,19 +244,25 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             warm.absorb(t);
         }
         let (mut d_total, mut g_total) = (Tally::new(), Tally::new());
-        let mut ledger_appends = 0;
+        let mut counters = report::Counters::default();
+        let (gw_pid, demo_pid) = (gw.proc.pid(), demo.proc.pid());
         for _ in 0..args.rounds {
+            let demo_cpu = procs::cpu_seconds(demo_pid)?;
             let (s, t) = round(d_sessions, duration, args.max_calls).await?;
+            counters.upstream_cpu_direct_s += procs::cpu_seconds(demo_pid)? - demo_cpu;
             d_sessions = s;
             d_total.absorb(t);
             let (before, _) = mcp::gateway_status(&ops, &gw.base, &gw.key).await?;
+            let (gw_cpu, demo_cpu) = (procs::cpu_seconds(gw_pid)?, procs::cpu_seconds(demo_pid)?);
             let (s, t) = round(g_sessions, duration, args.max_calls).await?;
+            counters.gateway_cpu_s += procs::cpu_seconds(gw_pid)? - gw_cpu;
+            counters.upstream_cpu_gateway_s += procs::cpu_seconds(demo_pid)? - demo_cpu;
             let (after, _) = mcp::gateway_status(&ops, &gw.base, &gw.key).await?;
             g_sessions = s;
             g_total.absorb(t);
-            ledger_appends += after.saturating_sub(before);
+            counters.ledger_appends += after.saturating_sub(before);
         }
-        let level = Level::new(clients, &warm, &d_total, &g_total, ledger_appends);
+        let level = Level::new(clients, &warm, &d_total, &g_total, &counters);
         eprintln!("{}", level.line());
         levels.push(level);
         direct_pool.extend(d_sessions);

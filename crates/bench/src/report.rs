@@ -26,6 +26,11 @@ pub struct Level {
     /// Ledger records appended (durably) during the gateway rounds, and per second of them.
     pub ledger_appends: u64,
     pub ledger_appends_per_s: f64,
+    /// CPU time per call (user + system, all threads, µs): the gateway in the gateway rounds,
+    /// the upstream in the direct rounds and in the gateway rounds.
+    pub gateway_cpu_us_per_call: f64,
+    pub upstream_cpu_us_per_call_direct: f64,
+    pub upstream_cpu_us_per_call_via_gateway: f64,
     /// Failed calls during warm-up (not otherwise measured).
     pub warmup_errors: u64,
     #[serde(skip)]
@@ -38,9 +43,17 @@ impl Level {
         warm: &Tally,
         direct: &Tally,
         gateway: &Tally,
-        ledger_appends: u64,
+        counters: &Counters,
     ) -> Level {
         let (d, g) = (direct.summary(), gateway.summary());
+        let per_call = |secs: f64, calls: u64| {
+            if calls > 0 {
+                secs * 1e6 / calls as f64
+            } else {
+                0.0
+            }
+        };
+        let ledger_appends = counters.ledger_appends;
         Level {
             clients,
             throughput_ratio: if d.calls_per_s > 0.0 {
@@ -58,6 +71,12 @@ impl Level {
             } else {
                 0.0
             },
+            gateway_cpu_us_per_call: per_call(counters.gateway_cpu_s, g.calls),
+            upstream_cpu_us_per_call_direct: per_call(counters.upstream_cpu_direct_s, d.calls),
+            upstream_cpu_us_per_call_via_gateway: per_call(
+                counters.upstream_cpu_gateway_s,
+                g.calls,
+            ),
             warmup_errors: warm.errors,
             first_error: [warm, direct, gateway]
                 .iter()
@@ -87,6 +106,18 @@ impl Level {
             self.errors()
         )
     }
+}
+
+/// What the harness read from the processes around the measured rounds of one level.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Ledger records appended during the gateway rounds.
+    pub ledger_appends: u64,
+    /// CPU seconds of the gateway in the gateway rounds.
+    pub gateway_cpu_s: f64,
+    /// CPU seconds of the upstream in the direct rounds, and in the gateway rounds.
+    pub upstream_cpu_direct_s: f64,
+    pub upstream_cpu_gateway_s: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -263,6 +294,20 @@ impl Report {
             m.with_sessions.rss_kib as f64 / MIB,
             m.with_sessions.hwm_kib as f64 / MIB,
         );
+        let _ = writeln!(
+            s,
+            "\nCPU per call (µs): gateway | upstream direct | upstream via gateway"
+        );
+        for l in &self.levels {
+            let _ = writeln!(
+                s,
+                "{:>7} | {:>7.0} | {:>7.0} | {:>7.0}",
+                l.clients,
+                l.gateway_cpu_us_per_call,
+                l.upstream_cpu_us_per_call_direct,
+                l.upstream_cpu_us_per_call_via_gateway
+            );
+        }
         let _ = writeln!(s, "\ntargets:");
         for t in self.targets() {
             let met = match t.met {
