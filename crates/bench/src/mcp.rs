@@ -145,17 +145,16 @@ async fn read_reply(resp: reqwest::Response, id: u64) -> anyhow::Result<Value> {
     if !sse {
         return serde_json::from_str(&text).with_context(|| format!("reply is not JSON: {text}"));
     }
-    for line in text.lines() {
-        let Some(data) = line.strip_prefix("data:") else {
-            continue;
-        };
-        if let Ok(v) = serde_json::from_str::<Value>(data.trim())
-            && v["id"].as_u64() == Some(id)
-        {
-            return Ok(v);
-        }
-    }
-    bail!("no response with id {id} in the event stream: {text}")
+    sse_reply(&text, id)
+        .with_context(|| format!("no response with id {id} in the event stream: {text}"))
+}
+
+/// The JSON-RPC message with `id` among the `data:` lines of an SSE body.
+fn sse_reply(text: &str, id: u64) -> Option<Value> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+        .find(|v| v["id"].as_u64() == Some(id))
 }
 
 /// The gateway's ledger size and open session count, from `/api/status`.
@@ -189,4 +188,16 @@ pub async fn wait_ready(http: &reqwest::Client, base: &str) -> anyhow::Result<()
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     bail!("the gateway was not ready after 30 s")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reply_is_found_among_priming_and_other_events() {
+        let body = "id: 0\nretry: 3000\ndata: \n\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{}}\n\n";
+        assert_eq!(sse_reply(body, 7).unwrap()["result"], json!({}));
+        assert!(sse_reply(body, 8).is_none());
+    }
 }
