@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use axum::serve::ListenerExt as _;
 use rmcp::ServiceExt as _;
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
@@ -91,6 +92,11 @@ pub async fn bind_http(
         );
         axum::Router::new().nest_service("/mcp", service)
     };
+    // Replies go out as several small writes (headers, SSE events): without TCP_NODELAY, Nagle's
+    // algorithm holds the later ones for the client's delayed ACK (~40 ms on Linux).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let serve = async move {
         axum::serve(listener, app)
             .await
