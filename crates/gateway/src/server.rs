@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{any, get};
+use axum::serve::ListenerExt;
 use portcullis_control::Config;
 use portcullis_store::Store;
 use portcullis_upstream::{Upstream, UpstreamState};
@@ -195,6 +196,12 @@ pub async fn run(
     let app = router(st.clone());
     let drain = shutdown.clone();
     let st_flag = st.clone();
+    // Answers are small and written whole: send them at once rather than wait on Nagle.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY could not be set");
+        }
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         drain.cancelled().await;
         st_flag.shutting_down.store(true, Ordering::Relaxed);

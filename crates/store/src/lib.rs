@@ -60,10 +60,39 @@ pub struct Pruned {
     pub removed: u64,
 }
 
+/// A queued append: resolves once the record is durable (or could not be written).
+#[allow(clippy::type_complexity)]
+pub struct Queued(
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Appended, StoreError>> + Send>>,
+);
+
+impl Queued {
+    pub fn new(
+        fut: impl std::future::Future<Output = Result<Appended, StoreError>> + Send + 'static,
+    ) -> Queued {
+        Queued(Box::pin(fut))
+    }
+}
+
+impl std::future::Future for Queued {
+    type Output = Result<Appended, StoreError>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Append a record (its `seq` is assigned here). Returns once the record is durable.
     async fn append(&self, record: Record) -> Result<Appended, StoreError>;
+    /// Queue a record for the writer and return without waiting for it to be durable: the
+    /// returned `Queued` resolves when it is. Records keep the order they were queued in, and
+    /// `close` commits everything queued before it. For records nothing waits on (outcomes);
+    /// the decision record before forwarding always uses `append`.
+    async fn enqueue(&self, record: Record) -> Result<Queued, StoreError>;
     /// Current tree size and root (of what is durable).
     async fn head(&self) -> Result<LedgerHead, StoreError>;
     /// Up to `limit` records from `from` on, in order.

@@ -16,7 +16,9 @@ use portcullis_ledger::Record;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Appended, LedgerHead, Pruned, Store, StoreError, StoredCheckpoint, StoredRecord};
+use crate::{
+    Appended, LedgerHead, Pruned, Queued, Store, StoreError, StoredCheckpoint, StoredRecord,
+};
 use writer::{Op, Writer};
 
 #[derive(Debug, Clone)]
@@ -124,6 +126,17 @@ const KEY_COLUMNS: &str = "id, tenant, agent, role, hash_hex, created_ms, expire
 impl Store for SqliteStore {
     async fn append(&self, record: Record) -> Result<Appended, StoreError> {
         self.call(|reply| Op::Append(Box::new(record), reply)).await
+    }
+
+    async fn enqueue(&self, record: Record) -> Result<Queued, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Op::Append(Box::new(record), tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        Ok(Queued::new(async move {
+            rx.await.map_err(|_| StoreError::Closed)?
+        }))
     }
 
     async fn head(&self) -> Result<LedgerHead, StoreError> {

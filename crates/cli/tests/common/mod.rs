@@ -335,7 +335,28 @@ pub fn text_of(result: &Value) -> String {
 }
 
 /// Rows of the ledger as parsed records, read straight from the SQLite file.
+/// The ledger's records, once settled: a call's outcome record is committed just after its
+/// answer is sent, so this waits (up to 5 s) until every allowed decision has its outcome.
 pub fn ledger(db: &Path) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let recs = ledger_now(db);
+        let open = recs.iter().any(|d| {
+            d["kind"] == "decision"
+                && d["decision"] == "allow"
+                && !recs
+                    .iter()
+                    .any(|o| o["kind"] == "outcome" && o["correlation_id"] == d["correlation_id"])
+        });
+        if !open || std::time::Instant::now() >= deadline {
+            return recs;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The ledger's records as they are now.
+pub fn ledger_now(db: &Path) -> Vec<Value> {
     let conn =
         rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .unwrap();

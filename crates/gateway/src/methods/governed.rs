@@ -10,6 +10,7 @@ use portcullis_identity::Principal;
 use portcullis_ledger::{Decision, RECORD_VERSION, Record, RecordKind};
 use portcullis_policy::ToolClass;
 use portcullis_protocol::{ErrorCode, mcp};
+use portcullis_store::StoreError;
 use portcullis_upstream::UpstreamError;
 use serde_json::{Map, Value, json};
 
@@ -123,14 +124,29 @@ pub fn finish_with_outcome(
             let mut record = ctx.record(RecordKind::Outcome);
             record.code = Some(code);
             record.latency_us = Some(elapsed.as_micros() as u64);
-            if let Err(err) = st.store.append(record).await {
-                st.metrics.audit_failures.inc();
-                tracing::error!(request_id = %ctx.cid, error = %err, "outcome record could not be written");
+            // The outcome is queued behind the decision and committed with the next group;
+            // the answer does not wait for its fsync (the decision record already did).
+            let cid = ctx.cid.clone();
+            match st.store.enqueue(record).await {
+                Ok(queued) => {
+                    let st = Arc::clone(&st);
+                    tokio::spawn(async move {
+                        if let Err(err) = queued.await {
+                            outcome_lost(&st, &cid, &err);
+                        }
+                    });
+                }
+                Err(err) => outcome_lost(&st, &cid, &err),
             }
             result
         }
         .boxed()
     })
+}
+
+fn outcome_lost(st: &AppState, cid: &str, err: &StoreError) {
+    st.metrics.audit_failures.inc();
+    tracing::error!(request_id = %cid, error = %err, "outcome record could not be written");
 }
 
 /// An upstream answer passed on as it is (lists, completions): only errors are mapped.

@@ -242,6 +242,45 @@ async fn revocation_is_seen_by_another_store_on_the_same_file() {
 }
 
 #[tokio::test]
+async fn queued_records_keep_their_order_and_close_commits_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = {
+        let store = open(&dir);
+        let first = store.append(record("d0")).await.unwrap();
+        // Queue without awaiting durability, then close at once: close must commit them all.
+        let mut queued = Vec::new();
+        for i in 1..=5 {
+            queued.push(store.enqueue(record(&format!("o{i}"))).await.unwrap());
+        }
+        store.close().await;
+        let mut seqs = Vec::new();
+        for q in queued {
+            seqs.push(q.await.unwrap().seq);
+        }
+        assert_eq!(first.seq, 0);
+        assert_eq!(seqs, vec![1, 2, 3, 4, 5], "queued records keep their order");
+        assert!(matches!(
+            store.enqueue(record("late")).await,
+            Err(StoreError::Closed)
+        ));
+        let store = open(&dir);
+        let h = store.head().await.unwrap();
+        let rows = store.read_records(0, 10).await.unwrap();
+        let names: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                let v: serde_json::Value = serde_json::from_slice(&r.bytes).unwrap();
+                v["correlation_id"].as_str().unwrap().to_string()
+            })
+            .collect();
+        assert_eq!(names, ["d0", "o1", "o2", "o3", "o4", "o5"]);
+        store.close().await;
+        h
+    };
+    assert_eq!(head.size, 6);
+}
+
+#[tokio::test]
 async fn a_closed_store_refuses_work() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);

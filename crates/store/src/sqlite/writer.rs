@@ -1,7 +1,7 @@
 //! The single writer: owns the write connection and the ledger frontier, group-commits appends.
 
 use portcullis_identity::KeyRecord;
-use portcullis_ledger::merkle::Frontier;
+use portcullis_ledger::merkle::{Frontier, hash_leaf};
 use portcullis_ledger::{Record, canonical};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
@@ -35,11 +35,11 @@ fn save_frontier(conn: &Connection, f: &Frontier) -> rusqlite::Result<()> {
         "size": size,
         "hashes": hashes.iter().map(hex::encode).collect::<Vec<_>>(),
     });
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO meta(key, value) VALUES ('frontier', ?1)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        [value.to_string()],
-    )?;
+    )?
+    .execute([value.to_string()])?;
     Ok(())
 }
 
@@ -76,7 +76,9 @@ fn check_no_gap(conn: &Connection, size: u64) -> Result<(), StoreError> {
 
 /// Tree size implied by the highest seq (cheap: a primary-key lookup).
 fn size_by_max_seq(conn: &Connection) -> Result<u64, StoreError> {
-    let max: Option<i64> = conn.query_row("SELECT MAX(seq) FROM ledger", [], |r| r.get(0))?;
+    let max: Option<i64> = conn
+        .prepare_cached("SELECT MAX(seq) FROM ledger")?
+        .query_row([], |r| r.get(0))?;
     Ok(max.map(|m| m as u64 + 1).unwrap_or(0))
 }
 
@@ -147,10 +149,11 @@ impl Writer {
                 for (record, _) in &batch {
                     let mut record = (**record).clone();
                     record.seq = frontier.size();
-                    let encoded = canonical::canonical_bytes(&record)
-                        .and_then(|b| canonical::leaf_hash(&record).map(|h| (b, h)));
-                    let (bytes, leaf) = match encoded {
-                        Ok(x) => x,
+                    let (bytes, leaf) = match canonical::canonical_bytes(&record) {
+                        Ok(b) => {
+                            let leaf = hash_leaf(&b);
+                            (b, leaf)
+                        }
                         Err(e) => {
                             results.push(Err(StoreError::Conflict(e.to_string())));
                             continue;
