@@ -131,6 +131,36 @@ async fn one_correlation_id_in_response_ledger_and_logs_and_secrets_redacted() {
 }
 
 #[tokio::test]
+async fn a_denied_call_logs_its_decision_and_error_code_under_its_correlation_id() {
+    let gw = Gateway::start(&demo_config("enforce", ""));
+    let (_, key) = gw.key("agent", &[]);
+    let sid = initialize(&gw.url, &key).await;
+    let r = call(
+        &gw.url,
+        &key,
+        &sid,
+        "demo.notes_delete",
+        json!({"key": "k"}),
+        None,
+    )
+    .await;
+    assert_eq!(r.error_code(), Some("destructive_denied"), "{:?}", r.body);
+    let cid = r.headers["x-correlation-id"].to_str().unwrap().to_string();
+    let recs = ledger_now(&gw.db_path());
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(recs[0]["correlation_id"], cid.as_str());
+    assert_eq!(recs[0]["decision"], "deny");
+    let line = gw.request_log(&cid);
+    assert_eq!(line["tool"], "demo.notes_delete", "{line}");
+    assert_eq!(line["decision"], "deny", "{line}");
+    assert_eq!(line["code"], "destructive_denied", "{line}");
+    assert_eq!(
+        line["status"], 200,
+        "a denial is a JSON-RPC error, not HTTP: {line}"
+    );
+}
+
+#[tokio::test]
 async fn audit_verify_passes_then_names_an_edited_record() {
     let gw = Gateway::start(&demo_config("read-only", ""));
     let (_, key) = gw.key("reader", &[]);

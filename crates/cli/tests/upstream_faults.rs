@@ -61,6 +61,10 @@ async fn a_slow_upstream_times_out() {
     assert_eq!(r.error_code(), Some("upstream_timeout"), "{:?}", r.body);
     let recs = ledger(&gw.db_path());
     assert_eq!(recs.last().unwrap()["code"], "upstream_timeout");
+    let cid = r.headers["x-correlation-id"].to_str().unwrap();
+    let line = gw.request_log(cid);
+    assert_eq!(line["decision"], "allow", "{line}");
+    assert_eq!(line["code"], "upstream_timeout", "{line}");
     let r = call(
         &gw.url,
         &key,

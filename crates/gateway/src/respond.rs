@@ -99,6 +99,11 @@ pub fn undecodable(id: Option<&Id>, f: &Failure, correlation_id: &str) -> Respon
     )
 }
 
+/// Carried on a response whose JSON-RPC message is an error, so that the request's one log
+/// line names the code whichever stage (policy, the upstream, cancellation) produced it.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorAnswer(pub ErrorCode);
+
 /// A JSON body with status 200.
 pub fn json_ok(value: &Value, correlation_id: &str) -> Response {
     json_response(StatusCode::OK, value, correlation_id)

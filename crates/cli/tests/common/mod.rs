@@ -145,6 +145,16 @@ impl Gateway {
         std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
     }
 
+    /// The one request log line with this correlation id, parsed.
+    pub fn request_log(&self, cid: &str) -> Value {
+        let logs = self.logs();
+        let line = logs
+            .lines()
+            .find(|l| l.contains(cid) && l.contains("\"message\":\"request\""))
+            .unwrap_or_else(|| panic!("no request log line for {cid} in:\n{logs}"));
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    }
+
     /// `portcullis keys create ... --json`; returns (id, key).
     pub fn key(&self, role: &str, extra: &[&str]) -> (String, String) {
         let out = Command::new(bin())

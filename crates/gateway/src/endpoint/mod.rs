@@ -100,6 +100,11 @@ fn finish(
     verb: &str,
     started: Instant,
 ) -> Response {
+    if log.code.is_none()
+        && let Some(answer) = resp.extensions().get::<respond::ErrorAnswer>()
+    {
+        log.code = Some(answer.0.as_str().to_string());
+    }
     if resp.status().is_client_error() || resp.status().is_server_error() {
         st.metrics
             .http_errors

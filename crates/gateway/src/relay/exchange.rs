@@ -142,12 +142,18 @@ impl Exchange {
     pub fn respond_now(mut self, result: Result<Value, Failure>) -> Response {
         self.answered = true;
         let status = self.status(&result);
+        let refused = result.as_ref().err().map(|f| respond::ErrorAnswer(f.code));
         let msg = self.message(result);
-        if !self.accepts_json && self.accepts_sse {
-            return respond::sse_ok(&msg, &self.cid);
+        let mut resp = if !self.accepts_json && self.accepts_sse {
+            respond::sse_ok(&msg, &self.cid)
+        } else {
+            let mut resp = respond::json_ok(&msg, &self.cid);
+            *resp.status_mut() = status;
+            resp
+        };
+        if let Some(tag) = refused {
+            resp.extensions_mut().insert(tag);
         }
-        let mut resp = respond::json_ok(&msg, &self.cid);
-        *resp.status_mut() = status;
         resp
     }
 
