@@ -61,28 +61,8 @@ pub struct Pruned {
 }
 
 /// A queued append: resolves once the record is durable (or could not be written).
-#[allow(clippy::type_complexity)]
-pub struct Queued(
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Appended, StoreError>> + Send>>,
-);
-
-impl Queued {
-    pub fn new(
-        fut: impl std::future::Future<Output = Result<Appended, StoreError>> + Send + 'static,
-    ) -> Queued {
-        Queued(Box::pin(fut))
-    }
-}
-
-impl std::future::Future for Queued {
-    type Output = Result<Appended, StoreError>;
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        self.0.as_mut().poll(cx)
-    }
-}
+pub type Queued =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Appended, StoreError>> + Send>>;
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {

@@ -134,7 +134,7 @@ impl Store for SqliteStore {
             .send(Op::Append(Box::new(record), tx))
             .await
             .map_err(|_| StoreError::Closed)?;
-        Ok(Queued::new(async move {
+        Ok(Box::pin(async move {
             rx.await.map_err(|_| StoreError::Closed)?
         }))
     }

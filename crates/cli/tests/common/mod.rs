@@ -344,7 +344,6 @@ pub fn text_of(result: &Value) -> String {
         .to_string()
 }
 
-/// Rows of the ledger as parsed records, read straight from the SQLite file.
 /// The ledger's records, once settled: a call's outcome record is committed just after its
 /// answer is sent, so this waits (up to 5 s) until every allowed decision has its outcome.
 pub fn ledger(db: &Path) -> Vec<Value> {
@@ -365,7 +364,7 @@ pub fn ledger(db: &Path) -> Vec<Value> {
     }
 }
 
-/// The ledger's records as they are now.
+/// The ledger's records as they are now, parsed, read straight from the SQLite file.
 pub fn ledger_now(db: &Path) -> Vec<Value> {
     let conn =
         rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
