@@ -347,17 +347,26 @@ pub fn text_of(result: &Value) -> String {
 /// The ledger's records, once settled: a call's outcome record is committed just after its
 /// answer is sent, so this waits (up to 5 s) until every allowed decision has its outcome.
 pub fn ledger(db: &Path) -> Vec<Value> {
+    ledger_until(db, |recs| {
+        let outcomes: std::collections::HashSet<&Value> = recs
+            .iter()
+            .filter(|o| o["kind"] == "outcome")
+            .map(|o| &o["correlation_id"])
+            .collect();
+        recs.iter().all(|d| {
+            d["kind"] != "decision"
+                || d["decision"] != "allow"
+                || outcomes.contains(&d["correlation_id"])
+        })
+    })
+}
+
+/// The ledger's records once `settled` holds of them, or as they are after 5 s.
+pub fn ledger_until(db: &Path, settled: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {
         let recs = ledger_now(db);
-        let open = recs.iter().any(|d| {
-            d["kind"] == "decision"
-                && d["decision"] == "allow"
-                && !recs
-                    .iter()
-                    .any(|o| o["kind"] == "outcome" && o["correlation_id"] == d["correlation_id"])
-        });
-        if !open || std::time::Instant::now() >= deadline {
+        if settled(&recs) || std::time::Instant::now() >= deadline {
             return recs;
         }
         std::thread::sleep(Duration::from_millis(20));
