@@ -54,7 +54,7 @@ async fn run(st: Arc<AppState>, mut signer: Checkpointer, shutdown: Cancellation
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(POLL.min(audit.checkpoint_interval)) => {}
         }
-        let Ok(head) = st.store.head().await else {
+        let Ok(head) = st.stores.ledger.head().await else {
             continue;
         };
         let grown = head.size.saturating_sub(last_size);
@@ -70,13 +70,21 @@ async fn run(st: Arc<AppState>, mut signer: Checkpointer, shutdown: Cancellation
 
 /// Sign if the tree grew; the size the latest checkpoint covers, or `None` on failure.
 async fn sign(st: &AppState, signer: &mut Checkpointer) -> Option<u64> {
-    let covered = match signer.sign(st.store.as_ref(), now_ms()).await {
+    let covered = match signer
+        .sign(
+            st.stores.ledger.as_ref(),
+            st.stores.checkpoints.as_ref(),
+            now_ms(),
+        )
+        .await
+    {
         Ok(Some(cp)) => {
             tracing::debug!(size = cp.size, root = %hex::encode(cp.root), "checkpoint signed");
             Some(cp.size)
         }
         Ok(None) => st
-            .store
+            .stores
+            .checkpoints
             .latest_checkpoint()
             .await
             .ok()
@@ -99,7 +107,7 @@ async fn sign(st: &AppState, signer: &mut Checkpointer) -> Option<u64> {
 
 async fn prune(st: &AppState, keep: Duration) {
     let before = now_ms().saturating_sub(keep.as_millis() as i64);
-    match st.store.prune(before).await {
+    match st.stores.ledger.prune(before).await {
         Ok(p) if p.removed > 0 => {
             tracing::info!(
                 removed = p.removed,

@@ -5,7 +5,7 @@
 use axum::http::{HeaderMap, header};
 use portcullis_identity::{KeyStatus, ParsedKey, Principal};
 use portcullis_protocol::ErrorCode;
-use portcullis_store::Store;
+use portcullis_store::KeyStore;
 
 use crate::respond::Failure;
 
@@ -54,7 +54,7 @@ fn malformed() -> Failure {
 /// Authenticate against the store at `now_ms`. A store failure denies (fail closed).
 pub async fn authenticate(
     headers: &HeaderMap,
-    store: &dyn Store,
+    store: &dyn KeyStore,
     now_ms: i64,
 ) -> Result<Principal, Failure> {
     let token = presented_token(headers)?;

@@ -84,8 +84,13 @@ struct Ctx {
 
 async fn prepare(st: &AppState, headers: &HeaderMap) -> Result<Ctx, Failure> {
     authorize_api(st, headers).await?;
-    let head = st.store.head().await.map_err(unavailable)?;
-    let latest = st.store.latest_checkpoint().await.map_err(unavailable)?;
+    let head = st.stores.ledger.head().await.map_err(unavailable)?;
+    let latest = st
+        .stores
+        .checkpoints
+        .latest_checkpoint()
+        .await
+        .map_err(unavailable)?;
     Ok(Ctx { head, latest })
 }
 
@@ -124,7 +129,8 @@ impl Ctx {
 }
 
 async fn tree(st: &AppState, size: u64) -> Result<Tree, Failure> {
-    st.store
+    st.stores
+        .ledger
         .leaf_hashes(0, size)
         .await
         .map(Tree::new)

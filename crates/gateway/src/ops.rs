@@ -34,7 +34,7 @@ fn upstreams_json(st: &AppState) -> Vec<serde_json::Value> {
 }
 
 pub async fn ready(State(st): State<Arc<AppState>>) -> Response {
-    let store = st.store.probe_write().await;
+    let store = st.stores.lifecycle.probe_write().await;
     let upstreams_ready = st
         .upstreams
         .iter()
@@ -63,7 +63,7 @@ pub async fn authorize_api(
 ) -> Result<portcullis_identity::Principal, Failure> {
     crate::ingress::check_host(headers, &st.config.server.allowed_hosts)?;
     crate::ingress::check_origin(headers, &st.config.server.allowed_origins)?;
-    crate::identity::authenticate(headers, st.store.as_ref(), now_ms()).await
+    crate::identity::authenticate(headers, st.stores.keys.as_ref(), now_ms()).await
 }
 
 pub async fn status(State(st): State<Arc<AppState>>, req: Request<Body>) -> Response {
@@ -71,7 +71,7 @@ pub async fn status(State(st): State<Arc<AppState>>, req: Request<Body>) -> Resp
     if let Err(f) = authorize_api(&st, req.headers()).await {
         return respond::http_error(&f, &cid);
     }
-    let head = match st.store.head().await {
+    let head = match st.stores.ledger.head().await {
         Ok(h) => h,
         Err(e) => {
             return respond::http_error(
@@ -102,7 +102,7 @@ pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
     if !st.config.server.metrics {
         return not_found().await;
     }
-    if let Ok(h) = st.store.head().await {
+    if let Ok(h) = st.stores.ledger.head().await {
         st.metrics.ledger_size.set(h.size as i64);
     }
     st.metrics.sessions.set(st.sessions.len() as i64);

@@ -12,7 +12,7 @@ use axum::Router;
 use axum::routing::{any, get};
 use axum::serve::ListenerExt;
 use portcullis_control::Config;
-use portcullis_store::Store;
+use portcullis_store::Stores;
 use portcullis_upstream::{Upstream, UpstreamState};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -141,7 +141,7 @@ pub struct Running {
 /// passes). `on_ready` is called with the bound address once the catalog is loaded.
 pub async fn run(
     config: Config,
-    store: Arc<dyn Store>,
+    stores: Stores,
     listener: TcpListener,
     self_exe: PathBuf,
     env: EnvLookup<'_>,
@@ -152,12 +152,12 @@ pub async fn run(
     let ups = match start_upstreams(&config, &self_exe, env) {
         Ok(u) => u,
         Err(e) => {
-            store.close().await;
+            stores.lifecycle.close().await;
             return Err(e);
         }
     };
     let grace = config.server.shutdown_grace;
-    let st = Arc::new(AppState::new(config, store, ups));
+    let st = Arc::new(AppState::new(config, stores, ups));
     futures::future::join_all(st.upstreams.iter().map(|u| async move {
         if let Err(e) = u.wait_ready(STARTUP_WAIT).await {
             tracing::warn!(upstream = u.name(), error = %e, "upstream not ready at start");
@@ -229,7 +229,7 @@ pub async fn run(
 }
 
 async fn stop(st: &AppState) {
-    st.store.close().await;
+    st.stores.lifecycle.close().await;
     futures::future::join_all(st.upstreams.iter().map(|u| u.shutdown())).await;
     tracing::info!("stopped");
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use portcullis_control::Config;
 use portcullis_policy::Policy;
 use portcullis_protocol::mcp;
-use portcullis_store::Store;
+use portcullis_store::Stores;
 use portcullis_upstream::Upstream;
 use serde_json::json;
 
@@ -27,7 +27,7 @@ const PARK_MAX: usize = 10_000;
 pub struct AppState {
     pub config: Config,
     pub policy: Policy,
-    pub store: Arc<dyn Store>,
+    pub stores: Stores,
     pub upstreams: Vec<Upstream>,
     pub catalog: RwLock<Arc<Catalog>>,
     /// Each upstream's last listing, from which the catalog is rebuilt.
@@ -48,7 +48,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(config: Config, store: Arc<dyn Store>, upstreams: Vec<Upstream>) -> AppState {
+    pub fn new(config: Config, stores: Stores, upstreams: Vec<Upstream>) -> AppState {
         let redactor = Redactor::new(config.audit.redact.clone(), config.audit.preview_bytes);
         let sessions = Sessions::new(
             config.server.session_idle_timeout,
@@ -58,7 +58,7 @@ impl AppState {
         AppState {
             policy: config.policy.clone(),
             config,
-            store,
+            stores,
             upstreams,
             catalog: RwLock::new(Arc::new(Catalog::default())),
             listings: Mutex::new(BTreeMap::new()),

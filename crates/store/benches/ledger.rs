@@ -14,7 +14,9 @@ use ed25519_dalek::SigningKey;
 use portcullis_ledger::merkle::Tree;
 use portcullis_ledger::note::NoteSigner;
 use portcullis_ledger::{Decision, RECORD_VERSION, Record, RecordKind, proof};
-use portcullis_store::{Checkpointer, SqliteOptions, SqliteStore, Store, verify_sqlite};
+use portcullis_store::{
+    Checkpointer, LedgerStore, Lifecycle, SqliteOptions, SqliteStore, verify_sqlite,
+};
 
 #[allow(clippy::disallowed_methods)]
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -132,14 +134,14 @@ fn checkpoint_and_proof_costs(rt: &tokio::runtime::Runtime, path: &std::path::Pa
         let signer = NoteSigner::new("bench", SigningKey::from_bytes(&[1; 32])).unwrap();
         let mut cp = Checkpointer::new(signer, "bench");
         let start = Instant::now();
-        cp.sign(&store, 0).await.unwrap().unwrap();
+        cp.sign(&store, &store, 0).await.unwrap().unwrap();
         let first = secs(start);
         let add = 10_000u64;
         for i in 0..add {
             store.append(record(total + i)).await.unwrap();
         }
         let start = Instant::now();
-        cp.sign(&store, 0).await.unwrap().unwrap();
+        cp.sign(&store, &store, 0).await.unwrap().unwrap();
         let next = secs(start);
         println!(
             "checkpoint: first signing at {total} records {first:.2} s (reads every leaf hash); next after {add} more {:.1} ms",

@@ -8,6 +8,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("not found: {0}")]
+    NotFound(String),
 }
 
 impl From<rusqlite::Error> for StoreError {

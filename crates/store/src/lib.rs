@@ -1,98 +1,63 @@
-//! Storage behind small traits: the ledger (audit plane) and keys (control plane). The embedded
-//! SQLite backend is the default; distributed backends implement the same `Store` trait.
+//! Storage, split by concern: the ledger and its checkpoints (audit plane), keys, controls and
+//! approvals (control plane), replay reservations and limits (data plane). Each concern is a
+//! trait; a backend implements all of them and [`Stores`] hands each part of the gateway the
+//! one it needs. The embedded SQLite backend is the default.
 #![forbid(unsafe_code)]
 
-pub mod checkpoint;
+pub mod approvals;
+pub mod checkpointer;
+pub mod checkpoints;
+pub mod controls;
 mod error;
+pub mod keys;
+pub mod ledger;
+pub mod lifecycle;
+pub mod limits;
+pub mod replay;
 pub mod signing_key;
 pub mod sqlite;
 pub mod verify;
 
-pub use checkpoint::{CheckpointError, Checkpointer, sign_checkpoint};
+use std::sync::Arc;
+
+pub use approvals::{Approval, ApprovalBinding, ApprovalState, ApprovalStore, Consumption};
+pub use checkpointer::{CheckpointError, Checkpointer, sign_checkpoint};
+pub use checkpoints::{CheckpointStore, StoredCheckpoint};
+pub use controls::{ControlStore, KillSwitch, PinState, SwitchScope, ToolPin};
 pub use error::StoreError;
+pub use keys::KeyStore;
+pub use ledger::{Appended, LedgerHead, LedgerStore, Pruned, Queued, StoredRecord};
+pub use lifecycle::Lifecycle;
+pub use limits::{LimitStore, QuotaOutcome, RateOutcome, RateSpec};
+pub use replay::{ReplayStore, Reservation};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use verify::{VerifyError, VerifyReport, verify_sqlite};
-
-use async_trait::async_trait;
-use portcullis_identity::KeyRecord;
-use portcullis_ledger::Record;
 
 /// Version of the store's schema, reported by `/api/status`.
 pub const SCHEMA_VERSION: u32 = 2;
 
-/// Size and root of the ledger's Merkle tree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LedgerHead {
-    pub size: u64,
-    pub root: [u8; 32],
+/// A backend that stores every concern.
+pub trait Backend: LedgerStore + CheckpointStore + KeyStore + Lifecycle {}
+
+impl<T: LedgerStore + CheckpointStore + KeyStore + Lifecycle> Backend for T {}
+
+/// One store per concern, shared by everything that needs it.
+#[derive(Clone)]
+pub struct Stores {
+    pub ledger: Arc<dyn LedgerStore>,
+    pub checkpoints: Arc<dyn CheckpointStore>,
+    pub keys: Arc<dyn KeyStore>,
+    pub lifecycle: Arc<dyn Lifecycle>,
 }
 
-/// Where an appended record landed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Appended {
-    pub seq: u64,
-    pub leaf_hash: [u8; 32],
-}
-
-/// A ledger row as stored: canonical bytes and the leaf hash written with them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredRecord {
-    pub seq: u64,
-    pub bytes: Vec<u8>,
-    pub leaf_hash: [u8; 32],
-}
-
-/// A signed checkpoint as stored: the tree head it states and the signed note.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredCheckpoint {
-    pub size: u64,
-    pub root: [u8; 32],
-    /// The C2SP signed note.
-    pub note: String,
-    pub time_ms: i64,
-}
-
-/// What a prune removed: the content of records `0..pruned_below` is gone, their leaf hashes
-/// stay.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pruned {
-    pub pruned_below: u64,
-    pub removed: u64,
-}
-
-/// A queued append: resolves once the record is durable (or could not be written).
-pub type Queued =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Appended, StoreError>> + Send>>;
-
-#[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// Append a record (its `seq` is assigned here). Returns once the record is durable.
-    async fn append(&self, record: Record) -> Result<Appended, StoreError>;
-    /// Queue a record for the writer and return without waiting for it to be durable: the
-    /// returned `Queued` resolves when it is. Records keep the order they were queued in, and
-    /// `close` commits everything queued before it. For records nothing waits on (outcomes);
-    /// the decision record before forwarding always uses `append`.
-    async fn enqueue(&self, record: Record) -> Result<Queued, StoreError>;
-    /// Current tree size and root (of what is durable).
-    async fn head(&self) -> Result<LedgerHead, StoreError>;
-    /// Up to `limit` records from `from` on, in order.
-    async fn read_records(&self, from: u64, limit: usize) -> Result<Vec<StoredRecord>, StoreError>;
-    /// Leaf hashes of records `from..to`, in order (pruned records keep theirs).
-    async fn leaf_hashes(&self, from: u64, to: u64) -> Result<Vec<[u8; 32]>, StoreError>;
-    /// The most recent signed checkpoint, if any.
-    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError>;
-    /// Save a checkpoint; refused (`Conflict`) unless it is larger than every saved one.
-    async fn save_checkpoint(&self, cp: StoredCheckpoint) -> Result<(), StoreError>;
-    /// Remove the content of the longest prefix of records made before `before_ms` that a
-    /// signed checkpoint covers; their leaf hashes stay, so the tree and proofs are unchanged.
-    async fn prune(&self, before_ms: i64) -> Result<Pruned, StoreError>;
-    async fn find_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError>;
-    async fn insert_key(&self, key: KeyRecord) -> Result<(), StoreError>;
-    async fn list_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
-    /// Revoke a key; false if no such key.
-    async fn revoke_key(&self, id: &str, at_ms: i64) -> Result<bool, StoreError>;
-    /// A write round-trip through the writer, for readiness.
-    async fn probe_write(&self) -> Result<(), StoreError>;
-    /// Flush and stop; later calls fail with `StoreError::Closed`.
-    async fn close(&self);
+impl Stores {
+    /// Every concern from one backend.
+    pub fn of<B: Backend>(backend: Arc<B>) -> Stores {
+        Stores {
+            ledger: backend.clone(),
+            checkpoints: backend.clone(),
+            keys: backend.clone(),
+            lifecycle: backend,
+        }
+    }
 }

@@ -17,7 +17,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    Appended, LedgerHead, Pruned, Queued, Store, StoreError, StoredCheckpoint, StoredRecord,
+    Appended, CheckpointStore, KeyStore, LedgerHead, LedgerStore, Lifecycle, Pruned, Queued,
+    StoreError, StoredCheckpoint, StoredRecord,
 };
 use writer::{Op, Writer};
 
@@ -123,7 +124,7 @@ fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
 const KEY_COLUMNS: &str = "id, tenant, agent, role, hash_hex, created_ms, expires_ms, revoked_ms";
 
 #[async_trait]
-impl Store for SqliteStore {
+impl LedgerStore for SqliteStore {
     async fn append(&self, record: Record) -> Result<Appended, StoreError> {
         self.call(|reply| Op::Append(Box::new(record), reply)).await
     }
@@ -207,6 +208,13 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn prune(&self, before_ms: i64) -> Result<Pruned, StoreError> {
+        self.call(|reply| Op::Prune(before_ms, reply)).await
+    }
+}
+
+#[async_trait]
+impl CheckpointStore for SqliteStore {
     async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
         self.read(|c| {
             let row = c
@@ -242,11 +250,10 @@ impl Store for SqliteStore {
     async fn save_checkpoint(&self, cp: StoredCheckpoint) -> Result<(), StoreError> {
         self.call(|reply| Op::SaveCheckpoint(cp, reply)).await
     }
+}
 
-    async fn prune(&self, before_ms: i64) -> Result<Pruned, StoreError> {
-        self.call(|reply| Op::Prune(before_ms, reply)).await
-    }
-
+#[async_trait]
+impl KeyStore for SqliteStore {
     async fn find_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
         let id = id.to_string();
         self.read(move |c| {
@@ -276,7 +283,10 @@ impl Store for SqliteStore {
         let id = id.to_string();
         self.call(|reply| Op::RevokeKey(id, at_ms, reply)).await
     }
+}
 
+#[async_trait]
+impl Lifecycle for SqliteStore {
     async fn probe_write(&self) -> Result<(), StoreError> {
         self.call(Op::Probe).await
     }

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use portcullis_ledger::{Decision, RECORD_VERSION, Record, RecordKind};
-use portcullis_store::{SqliteOptions, SqliteStore, Store, VerifyError, verify_sqlite};
+use portcullis_store::{
+    LedgerStore, Lifecycle, SqliteOptions, SqliteStore, VerifyError, verify_sqlite,
+};
 use rusqlite::Connection;
 
 fn record(i: u64) -> Record {
@@ -173,7 +175,7 @@ mod signed {
         for i in 0..n {
             store.append(record(i)).await.unwrap();
             if i == 3 || i == n - 1 {
-                sign_checkpoint(&store, &signer(1), "test", 0)
+                sign_checkpoint(&store, &store, &signer(1), "test", 0)
                     .await
                     .unwrap();
             }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Subcommand;
 use portcullis_identity::{GeneratedKey, KeyRecord};
-use portcullis_store::{Store, StoreError};
+use portcullis_store::{KeyStore, Lifecycle, StoreError};
 use serde_json::json;
 
 use super::{StoreArgs, runtime};
@@ -57,7 +57,7 @@ fn valid_label(s: &str) -> bool {
 
 /// Create and store a key; returns the record and the token (to show once).
 pub async fn create(
-    store: &dyn Store,
+    store: &dyn KeyStore,
     tenant: &str,
     agent: &str,
     role: &str,
@@ -80,7 +80,7 @@ pub async fn create(
 }
 
 /// The quickstart's key: created when the store has no key yet, else `None`.
-pub async fn quickstart_key(store: &dyn Store) -> Result<Option<String>, StoreError> {
+pub async fn quickstart_key(store: &dyn KeyStore) -> Result<Option<String>, StoreError> {
     if !store.list_keys().await?.is_empty() {
         return Ok(None);
     }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use portcullis_control::Config;
-use portcullis_store::Store;
+use portcullis_store::Stores;
 use tokio_util::sync::CancellationToken;
 
 use super::{env_lookup, load_config, open_store, runtime};
@@ -117,10 +117,9 @@ fn start(
         let shutdown = CancellationToken::new();
         tokio::spawn(wait_for_signal(shutdown.clone()));
         let base_path = config.server.base_path.clone();
-        let store: std::sync::Arc<dyn Store> = store;
         let result = portcullis_gateway::run(
             config,
-            store,
+            Stores::of(store),
             listener,
             self_exe,
             &env_lookup,

@@ -82,7 +82,7 @@ async fn admit(
     let principal = if st.config.server.conformance_profile {
         conformance_principal()
     } else {
-        crate::identity::authenticate(headers, st.store.as_ref(), now_ms()).await?
+        crate::identity::authenticate(headers, st.stores.keys.as_ref(), now_ms()).await?
     };
     log.principal = Some(principal.label());
     Ok(principal)

@@ -83,7 +83,7 @@ pub async fn record_decision(
     record.code = denial.map(|f| f.code.as_str().to_string());
     record.args_hash = Some(audit::args_hash(args));
     record.args_preview = Some(st.redactor.preview(args));
-    if let Err(e) = st.store.append(record).await {
+    if let Err(e) = st.stores.ledger.append(record).await {
         st.metrics.audit_failures.inc();
         tracing::error!(request_id = %ctx.cid, error = %e, "decision record could not be written; request refused");
         count(st, decision.as_str(), ErrorCode::AuditUnavailable.as_str());
@@ -127,7 +127,7 @@ pub fn finish_with_outcome(
             // The outcome is queued behind the decision and committed with the next group;
             // the answer does not wait for its fsync (the decision record already did).
             let cid = ctx.cid.clone();
-            match st.store.enqueue(record).await {
+            match st.stores.ledger.enqueue(record).await {
                 Ok(queued) => {
                     let st = Arc::clone(&st);
                     tokio::spawn(async move {

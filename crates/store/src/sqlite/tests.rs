@@ -310,7 +310,7 @@ mod checkpoints {
     use portcullis_ledger::note::{Checkpoint, NoteSigner};
 
     use super::*;
-    use crate::checkpoint::{CheckpointError, sign_checkpoint};
+    use crate::checkpointer::{CheckpointError, sign_checkpoint};
 
     fn signer() -> NoteSigner {
         NoteSigner::new("test", SigningKey::from_bytes(&[3; 32])).unwrap()
@@ -322,7 +322,7 @@ mod checkpoints {
         let store = open(&dir);
         let s = signer();
         assert!(
-            sign_checkpoint(&store, &s, "test", 1)
+            sign_checkpoint(&store, &store, &s, "test", 1)
                 .await
                 .unwrap()
                 .is_none()
@@ -330,7 +330,7 @@ mod checkpoints {
         for i in 0..5 {
             store.append(record(&format!("c{i}"))).await.unwrap();
         }
-        let cp = sign_checkpoint(&store, &s, "test", 2)
+        let cp = sign_checkpoint(&store, &store, &s, "test", 2)
             .await
             .unwrap()
             .unwrap();
@@ -341,14 +341,14 @@ mod checkpoints {
             (5, store.head().await.unwrap().root)
         );
         assert!(
-            sign_checkpoint(&store, &s, "test", 3)
+            sign_checkpoint(&store, &store, &s, "test", 3)
                 .await
                 .unwrap()
                 .is_none()
         );
         store.append(record("c5")).await.unwrap();
         assert_eq!(
-            sign_checkpoint(&store, &s, "test", 4)
+            sign_checkpoint(&store, &store, &s, "test", 4)
                 .await
                 .unwrap()
                 .unwrap()
@@ -370,7 +370,7 @@ mod checkpoints {
         for i in 0..4 {
             store.append(record(&format!("c{i}"))).await.unwrap();
         }
-        sign_checkpoint(&store, &s, "test", 1)
+        sign_checkpoint(&store, &store, &s, "test", 1)
             .await
             .unwrap()
             .unwrap();
@@ -399,7 +399,9 @@ mod checkpoints {
         drop(conn);
         let store = open(&dir);
         store.append(record("c4")).await.unwrap();
-        let err = sign_checkpoint(&store, &s, "test", 2).await.unwrap_err();
+        let err = sign_checkpoint(&store, &store, &s, "test", 2)
+            .await
+            .unwrap_err();
         assert!(matches!(err, CheckpointError::Inconsistent(_)), "{err}");
         assert_eq!(store.latest_checkpoint().await.unwrap().unwrap().size, 4);
     }
@@ -426,12 +428,12 @@ mod checkpoints {
                     .await
                     .unwrap();
             }
-            let signed = cp.sign(&store, 1).await.unwrap().unwrap();
+            let signed = cp.sign(&store, &store, 1).await.unwrap().unwrap();
             assert_eq!(signed.size, (round + 1) * 7);
             let opened = Checkpoint::open(&signed.note, &cp.verifier()).unwrap();
             assert_eq!(opened.root, store.head().await.unwrap().root);
         }
-        assert!(cp.sign(&store, 2).await.unwrap().is_none());
+        assert!(cp.sign(&store, &store, 2).await.unwrap().is_none());
         // A stored leaf hash after the last checkpoint rewritten behind the writer's back.
         store.append(record("tail")).await.unwrap();
         Connection::open(dir.path().join("p.db"))
@@ -441,7 +443,7 @@ mod checkpoints {
                 [],
             )
             .unwrap();
-        let err = cp.sign(&store, 3).await.unwrap_err();
+        let err = cp.sign(&store, &store, 3).await.unwrap_err();
         assert!(matches!(err, CheckpointError::Inconsistent(_)), "{err}");
     }
 
@@ -459,7 +461,9 @@ mod checkpoints {
             p.removed, 0,
             "nothing is pruned before a checkpoint covers it"
         );
-        sign_checkpoint(&store, &signer(), "test", 1).await.unwrap();
+        sign_checkpoint(&store, &store, &signer(), "test", 1)
+            .await
+            .unwrap();
         store.append(record("c6")).await.unwrap();
         let p = store.prune(1003).await.unwrap();
         assert_eq!((p.pruned_below, p.removed), (3, 3));

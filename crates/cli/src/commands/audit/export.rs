@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::Args;
 use portcullis_ledger::canonical;
 use portcullis_ledger::export::{EXPORT_FORMAT, ExportBundle, ExportedRecord, verify_bundle};
-use portcullis_store::{SqliteStore, Store};
+use portcullis_store::{CheckpointStore, LedgerStore, Lifecycle, SqliteStore};
 
 use super::proof::{Failed, tree_at};
 use crate::EXIT_CONFIG;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use portcullis_ledger::note::NoteSigner;
-use portcullis_store::{Store, sign_checkpoint, signing_key};
+use portcullis_store::{LedgerStore, Lifecycle, sign_checkpoint, signing_key};
 
 use super::{Ledger, ledger};
 use crate::commands::{StoreArgs, open_store, runtime};
@@ -82,7 +82,7 @@ pub fn checkpoint(store: &StoreArgs) -> ExitCode {
         Err(c) => return c,
     };
     runtime().block_on(async move {
-        let r = sign_checkpoint(store.as_ref(), &s, &l.origin, now_ms()).await;
+        let r = sign_checkpoint(store.as_ref(), store.as_ref(), &s, &l.origin, now_ms()).await;
         store.close().await;
         match r {
             Ok(Some(cp)) => {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use portcullis_ledger::merkle::Tree;
 use portcullis_ledger::proof;
-use portcullis_store::{SqliteStore, Store};
+use portcullis_store::{CheckpointStore, LedgerStore, Lifecycle, SqliteStore};
 use serde_json::Value;
 
 use crate::commands::{StoreArgs, runtime};

@@ -8,7 +8,7 @@
 use portcullis_ledger::merkle::Frontier;
 use portcullis_ledger::note::{Checkpoint, NoteSigner, NoteVerifier};
 
-use crate::{Store, StoreError, StoredCheckpoint};
+use crate::{CheckpointStore, LedgerStore, StoreError, StoredCheckpoint};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
@@ -43,7 +43,7 @@ impl Checkpointer {
     /// re-derived from every stored leaf hash and checked against the signed root.
     async fn base(
         &mut self,
-        store: &dyn Store,
+        ledger: &dyn LedgerStore,
         last: Option<&StoredCheckpoint>,
     ) -> Result<Frontier, CheckpointError> {
         let (size, root) = last.map(|c| (c.size, c.root)).unwrap_or_default();
@@ -54,7 +54,7 @@ impl Checkpointer {
             return Ok(f);
         }
         let mut f = Frontier::new();
-        for leaf in store.leaf_hashes(0, size).await? {
+        for leaf in ledger.leaf_hashes(0, size).await? {
             f.push(leaf);
         }
         if last.is_some() && f.root() != root {
@@ -69,11 +69,12 @@ impl Checkpointer {
     /// the new checkpoint, or `None` when there was nothing new to sign.
     pub async fn sign(
         &mut self,
-        store: &dyn Store,
+        ledger: &dyn LedgerStore,
+        checkpoints: &dyn CheckpointStore,
         now_ms: i64,
     ) -> Result<Option<StoredCheckpoint>, CheckpointError> {
-        let head = store.head().await?;
-        let last = store.latest_checkpoint().await?;
+        let head = ledger.head().await?;
+        let last = checkpoints.latest_checkpoint().await?;
         let last_size = last.as_ref().map_or(0, |c| c.size);
         if head.size < last_size {
             return Err(CheckpointError::Inconsistent(format!(
@@ -81,9 +82,9 @@ impl Checkpointer {
                 head.size
             )));
         }
-        let base = self.base(store, last.as_ref()).await?;
+        let base = self.base(ledger, last.as_ref()).await?;
         let mut next = base.clone();
-        for leaf in store.leaf_hashes(last_size, head.size).await? {
+        for leaf in ledger.leaf_hashes(last_size, head.size).await? {
             next.push(leaf);
         }
         if next.root() != head.root {
@@ -109,7 +110,7 @@ impl Checkpointer {
             note,
             time_ms: now_ms,
         };
-        store.save_checkpoint(stored.clone()).await?;
+        checkpoints.save_checkpoint(stored.clone()).await?;
         self.checked = Some(next);
         Ok(Some(stored))
     }
@@ -117,12 +118,13 @@ impl Checkpointer {
 
 /// Sign once with a fresh `Checkpointer` (the CLI's `audit checkpoint`).
 pub async fn sign_checkpoint(
-    store: &dyn Store,
+    ledger: &dyn LedgerStore,
+    checkpoints: &dyn CheckpointStore,
     signer: &NoteSigner,
     origin: &str,
     now_ms: i64,
 ) -> Result<Option<StoredCheckpoint>, CheckpointError> {
     Checkpointer::new(signer.clone(), origin)
-        .sign(store, now_ms)
+        .sign(ledger, checkpoints, now_ms)
         .await
 }

@@ -1,0 +1,107 @@
+//! The control store (control plane): kill switches and tool pins, the operator's runtime
+//! decisions that every replica must see.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::StoreError;
+
+/// What a kill switch stops.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "scope", content = "name", rename_all = "snake_case")]
+pub enum SwitchScope {
+    /// Every governed call.
+    Global,
+    /// Every tool of one class (`read`, `write`, `destructive`).
+    Class(String),
+    /// One namespaced tool.
+    Tool(String),
+    /// Every call of one tenant.
+    Tenant(String),
+    /// Every call to one upstream.
+    Upstream(String),
+}
+
+impl SwitchScope {
+    /// The scope as one string (`global`, `class:write`, `tool:demo.echo`, ...), the key it
+    /// is stored under.
+    pub fn key(&self) -> String {
+        match self {
+            SwitchScope::Global => "global".into(),
+            SwitchScope::Class(n) => format!("class:{n}"),
+            SwitchScope::Tool(n) => format!("tool:{n}"),
+            SwitchScope::Tenant(n) => format!("tenant:{n}"),
+            SwitchScope::Upstream(n) => format!("upstream:{n}"),
+        }
+    }
+
+    /// The inverse of [`SwitchScope::key`].
+    pub fn parse(key: &str) -> Option<SwitchScope> {
+        if key == "global" {
+            return Some(SwitchScope::Global);
+        }
+        let (kind, name) = key.split_once(':')?;
+        if name.is_empty() {
+            return None;
+        }
+        let name = name.to_string();
+        Some(match kind {
+            "class" => SwitchScope::Class(name),
+            "tool" => SwitchScope::Tool(name),
+            "tenant" => SwitchScope::Tenant(name),
+            "upstream" => SwitchScope::Upstream(name),
+            _ => return None,
+        })
+    }
+}
+
+/// One kill switch as last set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KillSwitch {
+    pub scope: SwitchScope,
+    /// True while it stops calls.
+    pub engaged: bool,
+    pub reason: String,
+    /// Who set it (an admin's credential id, or `config`).
+    pub actor: String,
+    pub updated_ms: i64,
+}
+
+/// Whether a pinned tool may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PinState {
+    /// The definition matches what an operator (or first sight) approved.
+    Trusted,
+    /// The definition drifted from its pin: hidden and denied until re-approved.
+    Quarantined,
+}
+
+/// The pin of one namespaced tool: the hash of its approved definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolPin {
+    pub tool: String,
+    /// Lower-case hex SHA-256 of the tool's canonical definition.
+    pub hash: String,
+    pub state: PinState,
+    /// The definition the hash was taken of (JSON), so drift can be shown as a diff.
+    pub definition: String,
+    pub actor: String,
+    pub updated_ms: i64,
+}
+
+#[async_trait]
+pub trait ControlStore: Send + Sync + 'static {
+    /// Insert or replace the switch of `switch.scope`.
+    async fn set_switch(&self, switch: KillSwitch) -> Result<(), StoreError>;
+    /// Every switch ever set (engaged or not), ordered by scope key.
+    async fn switches(&self) -> Result<Vec<KillSwitch>, StoreError>;
+    /// Insert or replace the pin of `pin.tool`.
+    async fn set_pin(&self, pin: ToolPin) -> Result<(), StoreError>;
+    async fn pin(&self, tool: &str) -> Result<Option<ToolPin>, StoreError>;
+    /// Every pin, ordered by tool name.
+    async fn pins(&self) -> Result<Vec<ToolPin>, StoreError>;
+    /// A number that grows with every change to switches or pins, so that a replica can poll
+    /// one value to learn that it must reload them.
+    async fn controls_version(&self) -> Result<u64, StoreError>;
+}
