@@ -176,6 +176,8 @@ async fn audit_verify_passes_then_names_an_edited_record() {
         )
         .await;
     }
+    // Outcome records are committed just after their answers: wait until all six are in.
+    assert_eq!(ledger(&gw.db_path()).len(), 6);
     let verify = || {
         Command::new(bin())
             .args(["audit", "verify", "--data-dir"])

@@ -11,7 +11,7 @@ use portcullis_store::{Checkpointer, StoreError, signing_key};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::state::{AppState, now_ms};
+use crate::state::AppState;
 
 /// How often the tree size is looked at.
 const POLL: Duration = Duration::from_millis(250);
@@ -37,7 +37,7 @@ pub fn start(st: Arc<AppState>, shutdown: CancellationToken) -> Result<JoinHandl
 
 async fn run(st: Arc<AppState>, mut signer: Checkpointer, shutdown: CancellationToken) {
     let audit = st.config.audit.clone();
-    let mut last_signed = Instant::now();
+    let mut last_signed = st.clock.instant();
     let first = sign(&st, &mut signer).await;
     // After a failure, retry only once the interval has passed, not on every size trigger.
     let mut failing = first.is_none();
@@ -45,9 +45,9 @@ async fn run(st: Arc<AppState>, mut signer: Checkpointer, shutdown: Cancellation
     let mut last_prune: Option<Instant> = None;
     loop {
         if let Some(keep) = audit.retention
-            && last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY)
+            && last_prune.is_none_or(|t| st.clock.instant() - t >= PRUNE_EVERY)
         {
-            last_prune = Some(Instant::now());
+            last_prune = Some(st.clock.instant());
             prune(&st, keep).await;
         }
         tokio::select! {
@@ -58,12 +58,12 @@ async fn run(st: Arc<AppState>, mut signer: Checkpointer, shutdown: Cancellation
             continue;
         };
         let grown = head.size.saturating_sub(last_size);
-        let interval_passed = last_signed.elapsed() >= audit.checkpoint_interval;
+        let interval_passed = st.clock.instant() - last_signed >= audit.checkpoint_interval;
         if (grown >= audit.checkpoint_size && !failing) || (grown > 0 && interval_passed) {
             let signed = sign(&st, &mut signer).await;
             failing = signed.is_none();
             last_size = signed.unwrap_or(last_size);
-            last_signed = Instant::now();
+            last_signed = st.clock.instant();
         }
     }
 }
@@ -74,7 +74,7 @@ async fn sign(st: &AppState, signer: &mut Checkpointer) -> Option<u64> {
         .sign(
             st.stores.ledger.as_ref(),
             st.stores.checkpoints.as_ref(),
-            now_ms(),
+            st.clock.now_ms(),
         )
         .await
     {
@@ -106,7 +106,7 @@ async fn sign(st: &AppState, signer: &mut Checkpointer) -> Option<u64> {
 }
 
 async fn prune(st: &AppState, keep: Duration) {
-    let before = now_ms().saturating_sub(keep.as_millis() as i64);
+    let before = st.clock.now_ms().saturating_sub(keep.as_millis() as i64);
     match st.stores.ledger.prune(before).await {
         Ok(p) if p.removed > 0 => {
             tracing::info!(

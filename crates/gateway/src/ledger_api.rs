@@ -38,8 +38,8 @@ fn invalid(reason: impl Into<String>) -> Failure {
     Failure::new(ErrorCode::InvalidQuery, reason)
 }
 
-fn unavailable(e: impl std::fmt::Display) -> Failure {
-    Failure::new(ErrorCode::AuditUnavailable, e.to_string())
+fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> Failure {
+    Failure::new(ErrorCode::AuditUnavailable, "the ledger is unavailable").caused_by(e)
 }
 
 /// Parse `a=1&b=2` into numbers: only `allowed` names, each at most once, decimal values.

@@ -1,9 +1,10 @@
-//! Data plane: ingress guards, identity, the MCP endpoint for both protocol eras, the
-//! governed methods and the relay of forwarded calls, plus the ops endpoints, served with
-//! axum. See `server::run` for the lifecycle, `endpoint` for the stage order and
-//! `methods::tools` for the `tools/call` pipeline.
+//! Data plane: admission (ingress guards, identity), the MCP endpoint for both protocol eras,
+//! the governed pipeline every governed method goes through, and the relay of forwarded calls,
+//! plus the ops endpoints, served with axum. See `server::run` for the lifecycle, `endpoint`
+//! for what happens before dispatch and `pipeline` for the stages.
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod audit;
 pub mod checkpointer;
 pub mod endpoint;
@@ -16,6 +17,7 @@ pub mod methods;
 pub mod metrics;
 pub mod notify;
 pub mod ops;
+pub mod pipeline;
 pub mod relay;
 pub mod respond;
 pub mod server;
@@ -23,4 +25,4 @@ pub mod session;
 pub mod state;
 pub mod upstreams;
 
-pub use server::{Running, StartError, bind, run};
+pub use server::{Running, Services, StartError, bind, run};

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use portcullis_identity::Principal;
+use portcullis_policy::Action;
 use portcullis_protocol::mcp;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -202,7 +203,9 @@ pub fn resource_updated(st: &AppState, uri: &str, msg: &Value) {
     let Ok(route) = st.catalog().route_resource(uri) else {
         return;
     };
-    let allowed = |p: &Principal| st.policy.allows(&p.role, &route.policy_name);
+    let allowed = |p: &Principal| {
+        crate::pipeline::stages::permits(st, p, Action::ReadResource, &route.policy_name, None)
+    };
     for s in st.sessions.all() {
         if s.subscribed(uri) && allowed(&s.principal) {
             s.outbox.emit(GET_STREAM, msg);
@@ -258,6 +261,7 @@ mod tests {
                 agent: "a".into(),
                 role: "r".into(),
                 credential_id: "k".into(),
+                auth_method: portcullis_identity::AuthMethod::ApiKey,
             },
             Filter {
                 tools: true,

@@ -77,10 +77,15 @@ fn late(st: &AppState, owner: &str, msg: &Value) {
             let uri = msg.pointer("/params/uri").and_then(Value::as_str);
             uri.is_some_and(|u| {
                 session.subscribed(u)
-                    && st
-                        .catalog()
-                        .route_resource(u)
-                        .is_ok_and(|r| st.policy.allows(&session.principal.role, &r.policy_name))
+                    && st.catalog().route_resource(u).is_ok_and(|r| {
+                        crate::pipeline::stages::permits(
+                            st,
+                            &session.principal,
+                            portcullis_policy::Action::ReadResource,
+                            &r.policy_name,
+                            None,
+                        )
+                    })
             })
         }
         _ => true,

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::endpoint::new_correlation_id;
 use crate::respond::{self, Failure};
-use crate::state::{AppState, now_ms};
+use crate::state::AppState;
 
 pub async fn health() -> Response {
     (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response()
@@ -43,7 +43,13 @@ pub async fn ready(State(st): State<Arc<AppState>>) -> Response {
     let ready = store.is_ok() && upstreams_ready && !st.is_shutting_down();
     let body = json!({
         "ready": ready,
-        "store": match &store { Ok(()) => "ok".to_string(), Err(e) => e.to_string() },
+        "store": match &store {
+            Ok(()) => "ok",
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness: the store cannot be written");
+                "unavailable"
+            }
+        },
         "catalog": { "tools": catalog.len(), "hash": catalog.hash() },
         "upstreams": upstreams_json(&st),
         "shuttingDown": st.is_shutting_down(),
@@ -56,14 +62,12 @@ pub async fn ready(State(st): State<Arc<AppState>>) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// Host and Origin checks and an API key, as on the MCP endpoint: the guard of `/api/...`.
+/// The guard of `/api/...`: the same admission as the MCP endpoint.
 pub async fn authorize_api(
     st: &AppState,
     headers: &axum::http::HeaderMap,
 ) -> Result<portcullis_identity::Principal, Failure> {
-    crate::ingress::check_host(headers, &st.config.server.allowed_hosts)?;
-    crate::ingress::check_origin(headers, &st.config.server.allowed_origins)?;
-    crate::identity::authenticate(headers, st.stores.keys.as_ref(), now_ms()).await
+    crate::admission::admit(st, headers).await
 }
 
 pub async fn status(State(st): State<Arc<AppState>>, req: Request<Body>) -> Response {
@@ -74,10 +78,8 @@ pub async fn status(State(st): State<Arc<AppState>>, req: Request<Body>) -> Resp
     let head = match st.stores.ledger.head().await {
         Ok(h) => h,
         Err(e) => {
-            return respond::http_error(
-                &Failure::new(ErrorCode::AuditUnavailable, e.to_string()),
-                &cid,
-            );
+            let f = Failure::new(ErrorCode::AuditUnavailable, "the ledger is unavailable");
+            return respond::http_error(&f.caused_by(e), &cid);
         }
     };
     let catalog = st.catalog();
@@ -93,7 +95,7 @@ pub async fn status(State(st): State<Arc<AppState>>, req: Request<Body>) -> Resp
         "configHash": st.config.hash,
         "ledger": { "size": head.size, "head": hex::encode(head.root) },
         "sessions": st.sessions.len(),
-        "uptimeSeconds": st.started.elapsed().as_secs(),
+        "uptimeSeconds": (st.clock.instant() - st.started).as_secs(),
     });
     respond::json_ok(&body, &cid)
 }

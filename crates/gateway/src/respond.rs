@@ -1,6 +1,10 @@
 //! The one place where failures become responses: HTTP errors carry the contract
 //! `{code, reason, correlationId, guidance}` as their body; JSON-RPC errors carry it in
-//! `error.data`. Every response carries the correlation id in `X-Correlation-Id`.
+//! `error.data`; an SSE event carries the same JSON-RPC error. Every response carries the
+//! correlation id in `X-Correlation-Id`. A failure's internal cause (a store's message, a path)
+//! is logged here with the correlation id and never sent.
+
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -10,13 +14,25 @@ use serde_json::Value;
 
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
 
+/// An internal error behind a failure, kept for the log.
+pub type Cause = Arc<dyn std::error::Error + Send + Sync + 'static>;
+
 /// A refusal or failure with a stable code.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Failure {
     pub code: ErrorCode,
+    /// What the caller is told.
     pub reason: String,
     /// Extra members of the JSON-RPC `error.data` (e.g. `supported` revisions).
     pub data: Option<serde_json::Map<String, Value>>,
+    /// What went wrong inside: logged, never sent.
+    pub cause: Option<Cause>,
+}
+
+impl PartialEq for Failure {
+    fn eq(&self, other: &Failure) -> bool {
+        self.code == other.code && self.reason == other.reason && self.data == other.data
+    }
 }
 
 impl Failure {
@@ -25,6 +41,26 @@ impl Failure {
             code,
             reason: reason.into(),
             data: None,
+            cause: None,
+        }
+    }
+
+    /// Keep `cause` for the log (with its chain of sources); the caller sees only `reason`.
+    pub fn caused_by(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Failure {
+        self.cause = Some(Arc::new(cause));
+        self
+    }
+
+    /// Log the internal cause, if any, under the request's correlation id.
+    fn log_cause(&self, correlation_id: &str) {
+        if let Some(cause) = &self.cause {
+            tracing::error!(
+                request_id = %correlation_id,
+                code = %self.code,
+                cause = %chain(cause.as_ref()),
+                "{}",
+                self.reason
+            );
         }
     }
 
@@ -55,8 +91,21 @@ fn json_response(status: StatusCode, value: &Value, correlation_id: &str) -> Res
     resp
 }
 
+/// An error and its sources, outermost first.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        next = s.source();
+    }
+    out
+}
+
 /// An HTTP error whose body is the error contract.
 pub fn http_error(f: &Failure, correlation_id: &str) -> Response {
+    f.log_cause(correlation_id);
     let status =
         StatusCode::from_u16(f.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = json_response(
@@ -79,6 +128,7 @@ pub fn http_error(f: &Failure, correlation_id: &str) -> Response {
 
 /// A JSON-RPC error response value (sent with HTTP 200 inside a well-formed exchange).
 pub fn jsonrpc_error(id: Option<&Id>, f: &Failure, correlation_id: &str) -> Value {
+    f.log_cause(correlation_id);
     let mut msg = jsonrpc::error_response(id, &f.body(correlation_id));
     if let (Some(extra), Some(data)) = (&f.data, msg["error"]["data"].as_object_mut()) {
         for (k, v) in extra {

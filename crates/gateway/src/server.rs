@@ -11,6 +11,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{any, get};
 use axum::serve::ListenerExt;
+use portcullis_clock::SharedClock;
 use portcullis_control::Config;
 use portcullis_store::Stores;
 use portcullis_upstream::{Upstream, UpstreamState};
@@ -137,17 +138,30 @@ pub struct Running {
     pub addr: SocketAddr,
 }
 
+/// What the gateway runs on besides its config: its stores, its clock, and what it needs to
+/// start stdio upstreams (this executable's path, the environment).
+pub struct Services<'a> {
+    pub stores: Stores,
+    pub clock: SharedClock,
+    pub self_exe: PathBuf,
+    pub env: EnvLookup<'a>,
+}
+
 /// Run the gateway until `shutdown` is cancelled and the drain completes (or its deadline
 /// passes). `on_ready` is called with the bound address once the catalog is loaded.
 pub async fn run(
     config: Config,
-    stores: Stores,
+    services: Services<'_>,
     listener: TcpListener,
-    self_exe: PathBuf,
-    env: EnvLookup<'_>,
     shutdown: CancellationToken,
     on_ready: impl FnOnce(&Running),
 ) -> Result<(), StartError> {
+    let Services {
+        stores,
+        clock,
+        self_exe,
+        env,
+    } = services;
     let addr = listener.local_addr().map_err(StartError::Serve)?;
     let ups = match start_upstreams(&config, &self_exe, env) {
         Ok(u) => u,
@@ -157,7 +171,7 @@ pub async fn run(
         }
     };
     let grace = config.server.shutdown_grace;
-    let st = Arc::new(AppState::new(config, stores, ups));
+    let st = Arc::new(AppState::new(config, stores, ups, clock));
     futures::future::join_all(st.upstreams.iter().map(|u| async move {
         if let Err(e) = u.wait_ready(STARTUP_WAIT).await {
             tracing::warn!(upstream = u.name(), error = %e, "upstream not ready at start");
@@ -242,7 +256,7 @@ async fn sweep_sessions(st: Arc<AppState>, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_secs(30)) => {}
         }
-        st.sessions.sweep(std::time::Instant::now());
+        st.sessions.sweep(st.clock.instant());
         for id in st.sessions.take_gone() {
             st.release_session(&id);
         }

@@ -3,19 +3,20 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use portcullis_clock::SharedClock;
 use portcullis_control::Config;
-use portcullis_policy::Policy;
-use portcullis_protocol::mcp;
+use portcullis_policy::{Engines, Policy, PolicyEngine};
 use portcullis_store::Stores;
 use portcullis_upstream::Upstream;
-use serde_json::json;
 
 use crate::audit::Redactor;
 use crate::federation::{Catalog, CatalogError, Listing};
+use crate::identity::Identity;
 use crate::listen::Listeners;
 use crate::metrics::Metrics;
+use crate::pipeline::{Detached, Pipeline, stages};
 use crate::relay::mrtr::ParkingLot;
 use crate::session::{OutboxLimits, Sessions};
 
@@ -26,7 +27,15 @@ const PARK_MAX: usize = 10_000;
 
 pub struct AppState {
     pub config: Config,
+    /// The role engine's data (mode, roles, class rules).
     pub policy: Policy,
+    /// Every policy engine a governed request must satisfy.
+    pub engines: Engines,
+    /// The stages every governed request goes through.
+    pub pipeline: Pipeline,
+    /// The credential kinds accepted.
+    pub identity: Identity,
+    pub clock: SharedClock,
     pub stores: Stores,
     pub upstreams: Vec<Upstream>,
     pub catalog: RwLock<Arc<Catalog>>,
@@ -48,15 +57,31 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(config: Config, stores: Stores, upstreams: Vec<Upstream>) -> AppState {
+    pub fn new(
+        config: Config,
+        stores: Stores,
+        upstreams: Vec<Upstream>,
+        clock: SharedClock,
+    ) -> AppState {
         let redactor = Redactor::new(config.audit.redact.clone(), config.audit.preview_bytes);
         let sessions = Sessions::new(
             config.server.session_idle_timeout,
             config.server.max_sessions,
             OutboxLimits::default(),
         );
+        let identity = if config.server.conformance_profile {
+            Identity::conformance()
+        } else {
+            Identity::standard(stores.keys.clone())
+        };
+        let roles: Arc<dyn PolicyEngine> = Arc::new(config.policy.clone());
         AppState {
             policy: config.policy.clone(),
+            engines: Engines::new(vec![roles]),
+            pipeline: Pipeline::new(stages::standard()),
+            identity,
+            started: clock.instant(),
+            clock,
             config,
             stores,
             upstreams,
@@ -69,7 +94,6 @@ impl AppState {
             redactor,
             metrics: Metrics::new(),
             shutting_down: AtomicBool::new(false),
-            started: std::time::Instant::now(),
             upstream_log_rank: AtomicUsize::new(usize::MAX),
             watched: Mutex::new(HashMap::new()),
         }
@@ -129,57 +153,49 @@ impl AppState {
         self.shutting_down.load(Ordering::Relaxed)
     }
 
+    /// Whether `rank` is lower than any log level asked of the upstreams so far.
+    pub fn would_lower_log_level(&self, rank: usize) -> bool {
+        rank < self.upstream_log_rank.load(Ordering::SeqCst)
+    }
+
     /// A client wants log messages from `rank` up on the upstreams' shared sessions: if no
-    /// client wanted that low a level before, ask every upstream that logs for it (the gateway
-    /// filters per client).
-    pub fn lower_upstream_log_level(&self, rank: usize) {
+    /// client wanted that low a level before, every upstream that logs must be asked for it
+    /// (the gateway filters per client). Returns those sends.
+    pub fn lower_upstream_log_level(&self, rank: usize) -> Vec<Detached> {
         let previous = self.upstream_log_rank.fetch_min(rank, Ordering::SeqCst);
         if rank >= previous {
-            return;
+            return Vec::new();
         }
-        let level = mcp::LOG_LEVELS[rank];
-        for u in self.upstreams.iter().filter(|u| u.offers("logging")) {
-            let u = u.clone();
-            tokio::spawn(async move {
-                if let Err(e) = u
-                    .request("logging/setLevel", Some(json!({"level": level})))
-                    .await
-                {
-                    tracing::warn!(upstream = u.name(), error = %e, "logging/setLevel failed");
-                }
-            });
-        }
+        self.upstreams
+            .iter()
+            .filter(|u| u.offers("logging"))
+            .map(|u| Detached {
+                upstream: u.clone(),
+                owner: None,
+            })
+            .collect()
     }
 
     /// A legacy session chose a log level: upstreams that give it its own session hear it
-    /// there; the shared sessions of the others are lowered if need be.
-    pub fn set_session_log_level(&self, session: &crate::session::Session, rank: usize) {
-        let level = mcp::LOG_LEVELS[rank];
+    /// there; the shared sessions of the others are lowered if need be. Returns those sends.
+    pub fn session_log_level_sends(
+        &self,
+        session: &crate::session::Session,
+        rank: usize,
+    ) -> Vec<Detached> {
         let owner: Arc<str> = Arc::from(session.id.as_str());
-        let mut shared = false;
-        for u in self.upstreams.iter().filter(|u| u.offers("logging")) {
-            if !u.supports_affinity() {
-                shared = true;
-                continue;
-            }
-            let (u, owner) = (u.clone(), owner.clone());
-            tokio::spawn(async move {
-                let opts = portcullis_upstream::CallOptions {
-                    owner: Some(owner),
-                    affinity: true,
-                    ..Default::default()
-                };
-                if let Err(e) = u
-                    .call("logging/setLevel", Some(json!({"level": level})), opts)
-                    .await
-                {
-                    tracing::warn!(upstream = u.name(), error = %e, "logging/setLevel failed");
-                }
-            });
+        let logging = || self.upstreams.iter().filter(|u| u.offers("logging"));
+        let mut sends: Vec<Detached> = logging()
+            .filter(|u| u.supports_affinity())
+            .map(|u| Detached {
+                upstream: u.clone(),
+                owner: Some(owner.clone()),
+            })
+            .collect();
+        if logging().any(|u| !u.supports_affinity()) {
+            sends.extend(self.lower_upstream_log_level(rank));
         }
-        if shared {
-            self.lower_upstream_log_level(rank);
-        }
+        sends
     }
 
     /// A legacy session ended: close the upstream sessions it had.
@@ -211,11 +227,4 @@ impl AppState {
             }
         }
     }
-}
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

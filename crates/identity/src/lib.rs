@@ -6,4 +6,4 @@ pub mod apikey;
 pub mod principal;
 
 pub use apikey::{ApiKeyError, GeneratedKey, KeyRecord, KeyStatus, ParsedKey};
-pub use principal::Principal;
+pub use principal::{AuthMethod, Principal};

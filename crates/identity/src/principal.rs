@@ -2,6 +2,25 @@
 
 use serde::Serialize;
 
+/// How a caller proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// An API key created by the CLI.
+    ApiKey,
+    /// No authentication: the loopback-only conformance profile.
+    Unauthenticated,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ApiKey => "api_key",
+            AuthMethod::Unauthenticated => "unauthenticated",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Principal {
     pub tenant: String,
@@ -9,6 +28,7 @@ pub struct Principal {
     pub role: String,
     /// Id of the credential that authenticated this call (e.g. an API key id).
     pub credential_id: String,
+    pub auth_method: AuthMethod,
 }
 
 impl Principal {

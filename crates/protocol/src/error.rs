@@ -15,9 +15,11 @@ pub enum ErrorCode {
     MethodNotAllowed,
     UnsupportedMediaType,
     NotAcceptable,
+    RepeatedHeader,
     // identity
     MissingCredentials,
     InvalidCredentials,
+    AmbiguousCredentials,
     CredentialExpired,
     CredentialRevoked,
     // protocol
@@ -44,6 +46,7 @@ pub enum ErrorCode {
     WriteNotPermitted,
     DestructiveDenied,
     PolicyError,
+    DecisionTimeout,
     // audit
     AuditUnavailable,
     InvalidQuery,
@@ -55,6 +58,7 @@ pub enum ErrorCode {
     UpstreamError,
     // process
     ShuttingDown,
+    Overloaded,
     InternalError,
 }
 
@@ -68,8 +72,10 @@ impl ErrorCode {
         ErrorCode::MethodNotAllowed,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::NotAcceptable,
+        ErrorCode::RepeatedHeader,
         ErrorCode::MissingCredentials,
         ErrorCode::InvalidCredentials,
+        ErrorCode::AmbiguousCredentials,
         ErrorCode::CredentialExpired,
         ErrorCode::CredentialRevoked,
         ErrorCode::ParseError,
@@ -94,6 +100,7 @@ impl ErrorCode {
         ErrorCode::WriteNotPermitted,
         ErrorCode::DestructiveDenied,
         ErrorCode::PolicyError,
+        ErrorCode::DecisionTimeout,
         ErrorCode::AuditUnavailable,
         ErrorCode::InvalidQuery,
         ErrorCode::NoCheckpoint,
@@ -102,6 +109,7 @@ impl ErrorCode {
         ErrorCode::UpstreamUnavailable,
         ErrorCode::UpstreamError,
         ErrorCode::ShuttingDown,
+        ErrorCode::Overloaded,
         ErrorCode::InternalError,
     ];
 
@@ -116,8 +124,10 @@ impl ErrorCode {
             MethodNotAllowed => "method_not_allowed",
             UnsupportedMediaType => "unsupported_media_type",
             NotAcceptable => "not_acceptable",
+            RepeatedHeader => "repeated_header",
             MissingCredentials => "missing_credentials",
             InvalidCredentials => "invalid_credentials",
+            AmbiguousCredentials => "ambiguous_credentials",
             CredentialExpired => "credential_expired",
             CredentialRevoked => "credential_revoked",
             ParseError => "parse_error",
@@ -142,6 +152,7 @@ impl ErrorCode {
             WriteNotPermitted => "write_not_permitted",
             DestructiveDenied => "destructive_denied",
             PolicyError => "policy_error",
+            DecisionTimeout => "decision_timeout",
             AuditUnavailable => "audit_unavailable",
             InvalidQuery => "invalid_query",
             NoCheckpoint => "no_checkpoint",
@@ -150,6 +161,7 @@ impl ErrorCode {
             UpstreamUnavailable => "upstream_unavailable",
             UpstreamError => "upstream_error",
             ShuttingDown => "shutting_down",
+            Overloaded => "overloaded",
             InternalError => "internal_error",
         }
     }
@@ -165,9 +177,11 @@ impl ErrorCode {
             MethodNotAllowed => 405,
             UnsupportedMediaType => 415,
             NotAcceptable => 406,
-            MissingCredentials | InvalidCredentials | CredentialExpired | CredentialRevoked => 401,
+            MissingCredentials | InvalidCredentials | AmbiguousCredentials | CredentialExpired
+            | CredentialRevoked => 401,
             ParseError
             | InvalidRequest
+            | RepeatedHeader
             | BatchNotSupported
             | MethodNotFound
             | InvalidParams
@@ -181,7 +195,8 @@ impl ErrorCode {
             NoCheckpoint => 404,
             UnknownTool | UnknownPrompt | UnknownResource | ToolNotAllowed | NotAllowed
             | ReadOnlyMode | WriteNotPermitted | DestructiveDenied | PolicyError => 403,
-            AuditUnavailable | UpstreamUnavailable | ShuttingDown => 503,
+            AuditUnavailable | UpstreamUnavailable | ShuttingDown | Overloaded
+            | DecisionTimeout => 503,
             UpstreamTimeout => 504,
             UpstreamInvalidResponse | UpstreamError => 502,
             InternalError => 500,
@@ -193,7 +208,7 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             ParseError => -32700,
-            InvalidRequest | BatchNotSupported => -32600,
+            InvalidRequest | BatchNotSupported | RepeatedHeader => -32600,
             MethodNotFound => -32601,
             InvalidParams | UnknownTool | UnknownPrompt | UnknownResource | RequestStateInvalid
             | InvalidMeta => -32602,
@@ -201,18 +216,17 @@ impl ErrorCode {
             UnsupportedProtocolVersion => -32022,
             RequestCancelled => -32007,
             InternalError => -32603,
-            MissingCredentials | InvalidCredentials | CredentialExpired | CredentialRevoked => {
-                -32001
-            }
+            MissingCredentials | InvalidCredentials | AmbiguousCredentials | CredentialExpired
+            | CredentialRevoked => -32001,
             SessionRequired | SessionNotFound | SessionForbidden => -32002,
             ToolNotAllowed | NotAllowed | ReadOnlyMode | WriteNotPermitted | DestructiveDenied
-            | PolicyError => -32003,
+            | PolicyError | DecisionTimeout => -32003,
             AuditUnavailable | NoCheckpoint => -32004,
             InvalidQuery => -32602,
             UpstreamTimeout | UpstreamInvalidResponse | UpstreamUnavailable | UpstreamError => {
                 -32005
             }
-            ShuttingDown => -32006,
+            ShuttingDown | Overloaded => -32006,
             ForbiddenHost | ForbiddenOrigin | PayloadTooLarge | NotFound | MethodNotAllowed
             | UnsupportedMediaType | NotAcceptable => -32000,
         }
@@ -231,10 +245,16 @@ impl ErrorCode {
             MethodNotAllowed => "Use POST for JSON-RPC messages on the MCP endpoint.",
             UnsupportedMediaType => "Send the body as Content-Type: application/json.",
             NotAcceptable => "Accept application/json and text/event-stream.",
+            RepeatedHeader => {
+                "Send each credential, host, origin, session and protocol header at most once."
+            }
             MissingCredentials => {
                 "Send an API key as 'Authorization: Bearer <key>' or 'X-MCP-KEY: <key>'."
             }
             InvalidCredentials => "Check the API key; create one with 'portcullis keys create'.",
+            AmbiguousCredentials => {
+                "Send exactly one credential: Authorization or X-MCP-KEY, not both or several kinds."
+            }
             CredentialExpired => "The key has expired; ask an operator for a new one.",
             CredentialRevoked => "The key was revoked; ask an operator for a new one.",
             ParseError => "The body must be one JSON-RPC 2.0 message in valid JSON.",
@@ -283,6 +303,9 @@ impl ErrorCode {
             PolicyError => {
                 "The policy could not be evaluated, so the call was denied; tell an operator."
             }
+            DecisionTimeout => {
+                "The gateway could not decide in time, so the call was denied and not forwarded; retry later."
+            }
             AuditUnavailable => {
                 "The audit record could not be written, so nothing was forwarded; retry later."
             }
@@ -299,6 +322,7 @@ impl ErrorCode {
             UpstreamUnavailable => "The tool server is not reachable now; retry later.",
             UpstreamError => "The tool server returned an error; see reason.",
             ShuttingDown => "The gateway is shutting down; retry against another replica.",
+            Overloaded => "The gateway is at a capacity limit; retry later.",
             InternalError => "Unexpected gateway error; quote the correlationId to an operator.",
         }
     }

@@ -45,7 +45,7 @@ pub enum KeysCommand {
 }
 
 fn now_ms() -> i64 {
-    portcullis_gateway::state::now_ms()
+    portcullis_clock::Clock::now_ms(&portcullis_clock::SystemClock)
 }
 
 fn valid_label(s: &str) -> bool {

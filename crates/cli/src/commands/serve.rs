@@ -119,10 +119,13 @@ fn start(
         let base_path = config.server.base_path.clone();
         let result = portcullis_gateway::run(
             config,
-            Stores::of(store),
+            portcullis_gateway::Services {
+                stores: Stores::of(store),
+                clock: portcullis_clock::system(),
+                self_exe,
+                env: &env_lookup,
+            },
             listener,
-            self_exe,
-            &env_lookup,
             shutdown,
             |running| {
                 let url = format!("http://{}{}", running.addr, base_path);

@@ -3,7 +3,6 @@
 //! inside it; GET opens or resumes its stream.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
@@ -13,7 +12,7 @@ use portcullis_protocol::{ErrorCode, Id, Notification, Request, jsonrpc};
 use serde_json::{Value, json};
 
 use super::{Post, RequestLog, check_version_header, fail, method_not_allowed, session_id};
-use crate::methods::{self, Call};
+use crate::methods;
 use crate::relay::{self, Client, Exchange};
 use crate::respond::{self, Failure};
 use crate::session::{NewSession, SESSION_HEADER, Session};
@@ -46,7 +45,7 @@ pub(super) fn initialize(p: &mut Post<'_>, req: &Request) -> Response {
             protocol_version: version,
             client_capabilities: capabilities,
         },
-        Instant::now(),
+        p.st.clock.instant(),
     );
     let session = match created {
         Ok(s) => s,
@@ -84,7 +83,11 @@ fn reply(p: &mut Post<'_>, id: &Id, result: Result<Value, Failure>) -> Response 
 
 /// The caller's live session, or the HTTP refusal.
 fn session(p: &mut Post<'_>) -> Result<Arc<Session>, Box<Response>> {
-    let Some(sid) = session_id(p.headers) else {
+    let sid = match session_id(p.headers) {
+        Ok(sid) => sid,
+        Err(f) => return Err(Box::new(fail(p.log, &f, p.cid))),
+    };
+    let Some(sid) = sid else {
         let f = Failure::new(
             ErrorCode::SessionRequired,
             "an Mcp-Session-Id header is needed",
@@ -92,7 +95,7 @@ fn session(p: &mut Post<'_>) -> Result<Arc<Session>, Box<Response>> {
         return Err(Box::new(fail(p.log, &f, p.cid)));
     };
     p.st.sessions
-        .check(sid, &p.principal, Instant::now())
+        .check(sid, &p.principal, p.st.clock.instant())
         .map_err(|f| Box::new(fail(p.log, &f, p.cid)))
 }
 
@@ -134,15 +137,7 @@ pub(super) async fn request(p: &mut Post<'_>, req: Request, method: Method) -> R
         request_key: String::new(),
         answered: false,
     };
-    let mut call = Call {
-        st: p.st,
-        principal: &p.principal,
-        headers: p.headers,
-        req: &req,
-        cid: p.cid,
-        log: p.log,
-        session: Some(&session),
-    };
+    let mut call = p.call(&req, Some(&session));
     let r = methods::dispatch(&mut call, method).await;
     relay::respond(ex, r).await
 }
@@ -152,11 +147,12 @@ pub(super) async fn request(p: &mut Post<'_>, req: Request, method: Method) -> R
 pub(super) fn notification(p: &mut Post<'_>, n: Notification) -> Response {
     p.log.method = Some(n.method.clone());
     let session = match session_id(p.headers) {
-        Some(_) => match session(p) {
+        Ok(Some(_)) => match session(p) {
             Ok(s) => Some(s),
             Err(r) => return *r,
         },
-        None => None,
+        Ok(None) => None,
+        Err(f) => return fail(p.log, &f, p.cid),
     };
     match n.method.as_str() {
         "notifications/cancelled" => {
@@ -208,14 +204,18 @@ pub(super) fn open_stream(
     cid: &str,
     log: &mut RequestLog,
 ) -> Response {
-    let Some(sid) = session_id(headers) else {
+    let sid = match session_id(headers) {
+        Ok(sid) => sid,
+        Err(f) => return fail(log, &f, cid),
+    };
+    let Some(sid) = sid else {
         return method_not_allowed(
             log,
             cid,
             "GET opens the stream of a session; send its Mcp-Session-Id (revision 2026-07-28 has no GET stream)",
         );
     };
-    let session = match st.sessions.check(sid, principal, Instant::now()) {
+    let session = match st.sessions.check(sid, principal, st.clock.instant()) {
         Ok(s) => s,
         Err(f) => return fail(log, &f, cid),
     };
@@ -230,9 +230,10 @@ pub(super) fn open_stream(
         }
     }
     let ka = st.config.server.sse_keep_alive;
-    let last = headers
-        .get(mcp::HEADER_LAST_EVENT_ID)
-        .and_then(|v| v.to_str().ok());
+    let last = match crate::ingress::single(headers, mcp::HEADER_LAST_EVENT_ID) {
+        Ok(v) => v.and_then(|v| v.to_str().ok()),
+        Err(r) => return fail(log, &r.into(), cid),
+    };
     match last {
         Some(id) => match session.outbox.resume(id) {
             Ok((replay, live)) => relay::sse_response(replay, live, ka, cid),

@@ -21,7 +21,7 @@ use portcullis_protocol::{ErrorCode, Message, jsonrpc};
 use crate::ingress::{self, Accepts};
 use crate::respond::{self, Failure};
 use crate::session::SESSION_HEADER;
-use crate::state::{AppState, now_ms};
+use crate::state::AppState;
 
 /// What one request did, filled in by the stages and logged once at the end.
 #[derive(Default, Debug)]
@@ -55,16 +55,6 @@ pub fn new_correlation_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// The principal every request acts as under `server.conformance_profile`.
-fn conformance_principal() -> Principal {
-    Principal {
-        tenant: "conformance".into(),
-        agent: "conformance-suite".into(),
-        role: portcullis_control::config::CONFORMANCE_ROLE.into(),
-        credential_id: "conformance".into(),
-    }
-}
-
 /// Guards shared by every verb on the endpoint, then identity.
 async fn admit(
     st: &AppState,
@@ -77,19 +67,14 @@ async fn admit(
             "the gateway is shutting down",
         ));
     }
-    ingress::check_host(headers, &st.config.server.allowed_hosts)?;
-    ingress::check_origin(headers, &st.config.server.allowed_origins)?;
-    let principal = if st.config.server.conformance_profile {
-        conformance_principal()
-    } else {
-        crate::identity::authenticate(headers, st.stores.keys.as_ref(), now_ms()).await?
-    };
+    let principal = crate::admission::admit(st, headers).await?;
     log.principal = Some(principal.label());
     Ok(principal)
 }
 
-fn session_id(headers: &HeaderMap) -> Option<&str> {
-    headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok())
+/// The `Mcp-Session-Id` header, if sent once; a repeated one is refused.
+fn session_id(headers: &HeaderMap) -> Result<Option<&str>, Failure> {
+    Ok(ingress::single(headers, SESSION_HEADER)?.and_then(|v| v.to_str().ok()))
 }
 
 fn finish(
@@ -121,6 +106,25 @@ fn finish(
 fn fail(log: &mut RequestLog, f: &Failure, cid: &str) -> Response {
     log.code = Some(f.code.as_str().to_string());
     respond::http_error(f, cid)
+}
+
+impl<'a> Post<'a> {
+    /// The dispatch context of one request of this POST.
+    pub fn call<'c>(
+        &'c mut self,
+        req: &'c portcullis_protocol::Request,
+        session: Option<&'c Arc<crate::session::Session>>,
+    ) -> crate::methods::Call<'c> {
+        crate::methods::Call {
+            st: self.st,
+            principal: &self.principal,
+            headers: self.headers,
+            req,
+            cid: self.cid,
+            log: self.log,
+            session,
+        }
+    }
 }
 
 /// What every POST handler gets.
@@ -194,8 +198,13 @@ async fn post_inner(
     if method == Method::Initialize {
         return legacy::initialize(&mut p, &req);
     }
-    if session_id(headers).is_some() {
-        return legacy::request(&mut p, req, method).await;
+    match session_id(headers) {
+        Err(f) => {
+            p.log.code = Some(f.code.as_str().to_string());
+            return respond::undecodable(Some(&req.id), &f, cid);
+        }
+        Ok(Some(_)) => return legacy::request(&mut p, req, method).await,
+        Ok(None) => {}
     }
     if modern::signals(headers, &req) {
         return modern::request(&mut p, req, method).await;
@@ -229,8 +238,9 @@ pub async fn delete(State(st): State<Arc<AppState>>, req: Request<Body>) -> Resp
     let resp = match admit(&st, req.headers(), &mut log).await {
         Err(f) => fail(&mut log, &f, &cid),
         Ok(p) => match session_id(req.headers()) {
-            None => method_not_allowed(&mut log, &cid, "DELETE needs an Mcp-Session-Id header"),
-            Some(sid) => match st.sessions.remove(sid, &p, Instant::now()) {
+            Err(f) => fail(&mut log, &f, &cid),
+            Ok(None) => method_not_allowed(&mut log, &cid, "DELETE needs an Mcp-Session-Id header"),
+            Ok(Some(sid)) => match st.sessions.remove(sid, &p, st.clock.instant()) {
                 Ok(()) => {
                     for gone in st.sessions.take_gone() {
                         st.release_session(&gone);
@@ -258,7 +268,7 @@ fn method_not_allowed(log: &mut RequestLog, cid: &str, why: &str) -> Response {
 
 /// The `MCP-Protocol-Version` header, if present, must name a revision the gateway speaks.
 fn check_version_header(headers: &HeaderMap) -> Result<Option<&str>, Failure> {
-    match headers.get(mcp::HEADER_PROTOCOL_VERSION) {
+    match ingress::single(headers, mcp::HEADER_PROTOCOL_VERSION)? {
         None => Ok(None),
         Some(v) => {
             let v = v.to_str().map_err(|_| {

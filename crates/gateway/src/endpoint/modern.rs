@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::Post;
 use crate::listen::{Filter, Listener};
 use crate::methods::{self, Call};
+use crate::pipeline::{Decided, Detached, GovernedMethod, Requested};
 use crate::relay::{self, Client, Exchange, ModernClient, mrtr};
 use crate::respond::Failure;
 use crate::session::outbox::{self, LIVE_BUFFER};
@@ -40,14 +41,12 @@ fn mismatch(why: String) -> Failure {
     Failure::new(ErrorCode::HeaderMismatch, why)
 }
 
-/// The single value of a header (a repeated one is refused: it could hide a contradiction).
+/// The single value of a protocol header; a repeated one is a mismatch (it could hide a
+/// contradiction).
 fn single<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h [u8]>, Failure> {
-    let mut all = headers.get_all(name).iter();
-    let first = all.next();
-    if all.next().is_some() {
-        return Err(mismatch(format!("the {name} header is repeated")));
-    }
-    Ok(first.map(|v| v.as_bytes()))
+    crate::ingress::single(headers, name)
+        .map(|v| v.map(|v| v.as_bytes()))
+        .map_err(|r| mismatch(r.to_string()))
 }
 
 /// Check the request's `_meta` and mirrored headers; the client as it declared itself.
@@ -280,9 +279,7 @@ pub(super) async fn request(p: &mut Post<'_>, req: Request, method: Method) -> R
             return ex.respond_now(Err(f));
         }
     };
-    if let Some(rank) = client.log_rank {
-        p.st.lower_upstream_log_level(rank);
-    }
+    let log_rank = client.log_rank;
     ex.client = Client::Modern(client);
     if !method.in_modern() {
         let f = Failure::new(
@@ -295,8 +292,13 @@ pub(super) async fn request(p: &mut Post<'_>, req: Request, method: Method) -> R
         p.log.code = Some(f.code.as_str().to_string());
         return ex.respond_now(Err(f));
     }
+    let accepts_sse = p.accepts.sse;
+    let mut call = p.call(&req, None);
+    if let Some(rank) = log_rank {
+        methods::lower_log_level(&mut call, rank).await;
+    }
     if method == Method::SubscriptionsListen {
-        return listen(p, ex, &req);
+        return listen(&mut call, ex, accepts_sse).await;
     }
     if mrtr::request_state(req.params.as_ref()).is_some() {
         return match mrtr::resume(&ex, req.params.as_ref()) {
@@ -305,55 +307,77 @@ pub(super) async fn request(p: &mut Post<'_>, req: Request, method: Method) -> R
                 relay::drive(ex, running).await
             }
             Err(f) => {
-                p.log.code = Some(f.code.as_str().to_string());
+                call.log.code = Some(f.code.as_str().to_string());
                 ex.respond_now(Err(f))
             }
         };
     }
-    let mut call = Call {
-        st: p.st,
-        principal: &p.principal,
-        headers: p.headers,
-        req: &req,
-        cid: p.cid,
-        log: p.log,
-        session: None,
-    };
     let r = methods::dispatch(&mut call, method).await;
     relay::respond(ex, r).await
 }
 
 /// `subscriptions/listen`: acknowledge what the client may have, then stream those change
-/// notifications until the client closes the stream.
-fn listen(p: &mut Post<'_>, mut ex: Exchange, req: &Request) -> Response {
-    if !ex.accepts_sse {
+/// notifications until the client closes the stream. Each resource it asks to watch is
+/// governed like a `resources/subscribe`: one it may not read is left out; the upstream is
+/// asked (and the request recorded) when the first watcher of a URI comes.
+async fn listen(c: &mut Call<'_>, mut ex: Exchange, accepts_sse: bool) -> Response {
+    if !accepts_sse {
         let f = Failure::new(
             ErrorCode::NotAcceptable,
             "subscriptions/listen answers with a stream: accept text/event-stream",
         );
-        p.log.code = Some(f.code.as_str().to_string());
+        c.log.code = Some(f.code.as_str().to_string());
         return ex.respond_now(Err(f));
     }
-    let params: Option<&Map<String, Value>> = req.params.as_ref();
+    let params: Option<&Map<String, Value>> = c.req.params.as_ref();
     let mut filter = match Filter::parse(params.and_then(|m| m.get("notifications"))) {
         Ok(f) => f,
         Err(why) => {
             let f = Failure::new(ErrorCode::InvalidParams, why);
-            p.log.code = Some(f.code.as_str().to_string());
+            c.log.code = Some(f.code.as_str().to_string());
             return ex.respond_now(Err(f));
         }
     };
-    let catalog = p.st.catalog();
-    let role = p.principal.role.clone();
     let mut watched = Vec::new();
-    filter.uris.retain(|uri| match catalog.route_resource(uri) {
-        Ok(r) if p.st.policy.allows(&role, &r.policy_name) => {
-            watched.push((uri.clone(), r.upstream));
-            true
+    let mut kept = Vec::new();
+    for uri in std::mem::take(&mut filter.uris) {
+        let args = json!({ "uri": uri });
+        let decided = c
+            .decide(
+                GovernedMethod::ResourcesSubscribe,
+                Requested::Resource(&uri),
+                &args,
+            )
+            .await;
+        let Decided::Allowed(permit) = decided else {
+            continue;
+        };
+        let upstream = permit.upstream();
+        let first = upstream.is_some() && c.st.resource_watch(&uri, true);
+        match upstream {
+            Some(u) if first => {
+                let Value::Object(params) = args else {
+                    continue;
+                };
+                let send = Detached {
+                    upstream: u.clone(),
+                    owner: None,
+                };
+                let _ = permit.detach(vec![send], params, json!({})).await;
+                watched.push((uri.clone(), u));
+            }
+            Some(u) => {
+                let _ = permit.answer(Ok(json!({}))).await;
+                watched.push((uri.clone(), u));
+            }
+            None => {
+                let _ = permit.answer(Ok(json!({}))).await;
+            }
         }
-        _ => false,
-    });
-    let subscription_id = req.id.to_value();
+        kept.push(uri);
+    }
+    filter.uris = kept;
+    let subscription_id = c.req.id.to_value();
     let (tx, rx) = mpsc::channel(LIVE_BUFFER);
     let ack = json!({
         "jsonrpc": "2.0",
@@ -365,24 +389,19 @@ fn listen(p: &mut Post<'_>, mut ex: Exchange, req: &Request) -> Response {
     });
     let _ = tx.try_send(outbox::frame(None, &ack));
     let closed = tx.clone();
-    let key = p.st.listeners.add(Listener::new(
+    let key = c.st.listeners.add(Listener::new(
         subscription_id,
-        p.principal.clone(),
+        c.principal.clone(),
         filter,
         tx,
     ));
-    for (uri, upstream) in &watched {
-        if p.st.resource_watch(uri, true) {
-            subscribe_upstream(p.st, upstream, uri, "resources/subscribe");
-        }
-    }
-    let st = p.st.clone();
+    let st = c.st.clone();
     tokio::spawn(async move {
         closed.closed().await;
         st.listeners.remove(key);
         for (uri, upstream) in watched {
             if st.resource_watch(&uri, false) {
-                subscribe_upstream(&st, &upstream, &uri, "resources/unsubscribe");
+                unsubscribe_upstream(upstream, uri);
             }
         }
     });
@@ -390,19 +409,14 @@ fn listen(p: &mut Post<'_>, mut ex: Exchange, req: &Request) -> Response {
     relay::sse_response(Vec::new(), Some(rx), relay::keep_alive(&ex), &ex.cid)
 }
 
-fn subscribe_upstream(
-    st: &crate::state::AppState,
-    upstream: &str,
-    uri: &str,
-    method: &'static str,
-) {
-    let Some(u) = st.upstream(upstream).cloned() else {
-        return;
-    };
-    let uri = uri.to_string();
+/// The last watcher of a URI left its stream: the upstream need not send its updates any more.
+fn unsubscribe_upstream(u: portcullis_upstream::Upstream, uri: String) {
     tokio::spawn(async move {
-        if let Err(e) = u.request(method, Some(json!({"uri": uri}))).await {
-            tracing::warn!(upstream = u.name(), error = %e, "{method} failed");
+        if let Err(e) = u
+            .request("resources/unsubscribe", Some(json!({"uri": uri})))
+            .await
+        {
+            tracing::warn!(upstream = u.name(), error = %e, "resources/unsubscribe failed");
         }
     });
 }

@@ -21,8 +21,7 @@ fn host_part(host: &str) -> String {
 
 /// The Host header must be present and name an allowed host.
 pub fn check_host(headers: &HeaderMap, allowed: &[String]) -> Result<(), Failure> {
-    let host = headers
-        .get(header::HOST)
+    let host = super::single(headers, header::HOST.as_str())?
         .and_then(|h| h.to_str().ok())
         .ok_or_else(|| {
             Failure::new(
@@ -60,7 +59,7 @@ fn origin_matches(pattern: &str, origin: &str) -> bool {
 
 /// An Origin header, when present, must be one of the allowed origins.
 pub fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), Failure> {
-    let Some(origin) = headers.get(header::ORIGIN) else {
+    let Some(origin) = super::single(headers, header::ORIGIN.as_str())? else {
         return Ok(());
     };
     let origin = origin

@@ -2,5 +2,7 @@
 //! (DNS-rebinding defence), media types, and the body size cap.
 
 mod guards;
+pub mod headers;
 
 pub use guards::{Accepts, check_accept, check_content_type, check_host, check_origin, read_body};
+pub use headers::{Repeated, single};

@@ -1,9 +1,9 @@
 //! Method dispatch for JSON-RPC requests that passed ingress, identity and the era checks.
 //! One explicit match over [`Method`], with an explicit arm for methods the gateway does not
-//! serve. Each handler answers now or hands back an upstream call for the relay.
+//! serve. Each handler answers now or hands back an upstream call for the relay; every
+//! governed method goes through the pipeline (`Call::govern`, `Call::decide`).
 
 pub mod completion;
-pub mod governed;
 pub mod prompts;
 pub mod resources;
 pub mod tools;
@@ -17,6 +17,7 @@ use portcullis_protocol::{ErrorCode, Request};
 use serde_json::{Value, json};
 
 use crate::endpoint::RequestLog;
+use crate::pipeline::{self, ClientRef, Decided, Facts, Governed, GovernedMethod, Requested};
 use crate::relay::Reply;
 use crate::respond::Failure;
 use crate::session::Session;
@@ -32,6 +33,59 @@ pub struct Call<'a> {
     pub log: &'a mut RequestLog,
     /// The legacy session, if the client has one.
     pub session: Option<&'a Arc<Session>>,
+}
+
+impl Call<'_> {
+    /// Take a request through the pipeline; `live` is the caller's wish to run for real.
+    pub async fn decide_live(
+        &mut self,
+        method: GovernedMethod,
+        requested: Requested<'_>,
+        arguments: &Value,
+        live: bool,
+    ) -> Decided {
+        let mut req = Governed {
+            principal: self.principal,
+            client: match self.session {
+                Some(s) => ClientRef::Legacy(s),
+                None => ClientRef::Modern,
+            },
+            method,
+            requested,
+            arguments,
+            live,
+            now_ms: self.st.clock.now_ms(),
+            started: self.st.clock.instant(),
+            cid: self.cid,
+            facts: Facts::default(),
+        };
+        pipeline::run(self.st, &mut req, self.log).await
+    }
+
+    /// Take a request through the pipeline.
+    pub async fn decide(
+        &mut self,
+        method: GovernedMethod,
+        requested: Requested<'_>,
+        arguments: &Value,
+    ) -> Decided {
+        self.decide_live(method, requested, arguments, false).await
+    }
+
+    /// Take a request through the pipeline and, if it is allowed, forward it with the client's
+    /// params.
+    pub async fn govern(
+        &mut self,
+        method: GovernedMethod,
+        requested: Requested<'_>,
+        arguments: &Value,
+        live: bool,
+    ) -> Reply {
+        match self.decide_live(method, requested, arguments, live).await {
+            Decided::Answered(r) => Reply::Now(r),
+            Decided::Allowed(permit) => permit.forward(self.req.params.as_ref()).await,
+        }
+    }
 }
 
 fn not_served(method: &str) -> Reply {
@@ -56,8 +110,8 @@ pub async fn dispatch(c: &mut Call<'_>, method: Method) -> Reply {
         Method::ResourcesRead => resources::read(c).await,
         Method::ResourcesSubscribe => resources::subscribe(c).await,
         Method::ResourcesUnsubscribe => resources::unsubscribe(c).await,
-        Method::CompletionComplete => completion::complete(c),
-        Method::LoggingSetLevel => Reply::Now(set_level(c)),
+        Method::CompletionComplete => completion::complete(c).await,
+        Method::LoggingSetLevel => Reply::Now(set_level(c).await),
         Method::ServerDiscover => Reply::Now(Ok(discover(c.st))),
         Method::Initialize | Method::SubscriptionsListen | Method::Unknown => {
             not_served(&c.req.method)
@@ -67,8 +121,9 @@ pub async fn dispatch(c: &mut Call<'_>, method: Method) -> Reply {
 
 /// `logging/setLevel`: the session gets messages from this level up. Upstreams where the
 /// session has its own upstream session (HTTP) are told on it; the others are asked for the
-/// lowest level any client wants, and the gateway filters per client.
-fn set_level(c: &Call<'_>) -> Result<Value, Failure> {
+/// lowest level any client wants, and the gateway filters per client. What the gateway sends
+/// upstream for it is governed and recorded like any other request.
+async fn set_level(c: &mut Call<'_>) -> Result<Value, Failure> {
     let level = c
         .req
         .params
@@ -84,14 +139,45 @@ fn set_level(c: &Call<'_>) -> Result<Value, Failure> {
             format!("'{}' is not a log level", level.escape_default()),
         )
     })?;
-    match c.session {
+    let args = json!({ "level": level });
+    let permit = match c
+        .decide(GovernedMethod::LoggingSetLevel, Requested::Gateway, &args)
+        .await
+    {
+        Decided::Answered(r) => return r,
+        Decided::Allowed(p) => p,
+    };
+    let sends = match c.session {
         Some(s) => {
             s.set_log_level(rank);
-            c.st.set_session_log_level(s, rank);
+            c.st.session_log_level_sends(s, rank)
         }
         None => c.st.lower_upstream_log_level(rank),
+    };
+    let Value::Object(params) = args else {
+        return Ok(json!({}));
+    };
+    permit.detach(sends, params, json!({})).await
+}
+
+/// A modern client's `_meta` log level: if no client wanted that low a level before, the
+/// upstreams are asked for it, governed and recorded as a `logging/setLevel`.
+pub async fn lower_log_level(c: &mut Call<'_>, rank: usize) {
+    if !c.st.would_lower_log_level(rank) {
+        return;
     }
-    Ok(json!({}))
+    let args = json!({ "level": mcp::LOG_LEVELS[rank] });
+    let permit = match c
+        .decide(GovernedMethod::LoggingSetLevel, Requested::Gateway, &args)
+        .await
+    {
+        Decided::Answered(_) => return,
+        Decided::Allowed(p) => p,
+    };
+    let sends = c.st.lower_upstream_log_level(rank);
+    if let Value::Object(params) = args {
+        let _ = permit.detach(sends, params, json!({})).await;
+    }
 }
 
 /// What the gateway offers to every client.

@@ -1,21 +1,20 @@
 //! Resources: `resources/list` and `resources/templates/list` filtered by role (a resource is
-//! named `<namespace>.<uri>` for policy), `resources/read` governed like a read and routed to
-//! the upstream that lists the URI or a template matching it, and (legacy sessions)
-//! `resources/subscribe` / `resources/unsubscribe`.
-
-use std::sync::Arc;
-use std::time::Instant;
+//! named `<namespace>.<uri>` for policy); `resources/read` and (legacy sessions)
+//! `resources/subscribe` / `resources/unsubscribe`, governed: the pipeline routes the URI to
+//! the upstream that lists it or a template matching it, decides and records.
 
 use portcullis_identity::Principal;
-use portcullis_ledger::Decision;
+use portcullis_policy::Action;
 use portcullis_protocol::ErrorCode;
 use serde_json::{Value, json};
 
+use std::sync::Arc;
+
 use super::Call;
-use super::governed::{self, RecordCtx};
-use crate::federation::ResourceRoute;
-use crate::relay::{Relayed, Reply};
+use crate::pipeline::{Decided, GovernedMethod, Permit, Requested, stages};
+use crate::relay::Reply;
 use crate::respond::Failure;
+use crate::session::Session;
 use crate::state::AppState;
 
 /// Longest URI accepted.
@@ -25,7 +24,7 @@ pub fn list(st: &AppState, principal: &Principal) -> Value {
     let catalog = st.catalog();
     let resources: Vec<&Value> = catalog
         .resources()
-        .filter(|r| st.policy.allows(&principal.role, &r.policy_name))
+        .filter(|r| stages::permits(st, principal, Action::ReadResource, &r.policy_name, None))
         .map(|r| &r.definition)
         .collect();
     json!({ "resources": resources })
@@ -35,15 +34,15 @@ pub fn templates(st: &AppState, principal: &Principal) -> Value {
     let catalog = st.catalog();
     let templates: Vec<&Value> = catalog
         .templates()
-        .filter(|t| st.policy.allows(&principal.role, &t.policy_name))
+        .filter(|t| stages::permits(st, principal, Action::ReadResource, &t.policy_name, None))
         .map(|t| &t.definition)
         .collect();
     json!({ "resourceTemplates": templates })
 }
 
-fn uri_param(c: &Call<'_>) -> Result<String, Failure> {
+fn uri_param<'c>(c: &'c Call<'_>) -> Result<&'c str, Failure> {
     match c.req.params.as_ref().and_then(|p| p.get("uri")) {
-        Some(Value::String(u)) if !u.is_empty() && u.len() <= MAX_URI => Ok(u.clone()),
+        Some(Value::String(u)) if !u.is_empty() && u.len() <= MAX_URI => Ok(u),
         _ => Err(Failure::new(
             ErrorCode::InvalidParams,
             format!("'uri' must be a string of 1 to {MAX_URI} characters"),
@@ -51,103 +50,54 @@ fn uri_param(c: &Call<'_>) -> Result<String, Failure> {
     }
 }
 
-/// The route of `uri` if the principal may use it; the refusal otherwise.
-fn route(c: &Call<'_>, uri: &str) -> Result<ResourceRoute, Failure> {
-    let route =
-        c.st.catalog()
-            .route_resource(uri)
-            .map_err(|why| Failure::new(ErrorCode::UnknownResource, why))?;
-    if !c.st.policy.allows(&c.principal.role, &route.policy_name) {
-        return Err(Failure::new(
-            ErrorCode::NotAllowed,
-            format!(
-                "role '{}' may not read '{}'",
-                c.principal.role,
-                uri.escape_default()
-            ),
-        ));
-    }
-    Ok(route)
-}
-
-/// A `resources/read` result has a `contents` array.
-fn validate(v: Value) -> Result<Value, Failure> {
-    if v.get("contents").is_some_and(Value::is_array) {
-        Ok(v)
-    } else {
-        Err(Failure::new(
-            ErrorCode::UpstreamInvalidResponse,
-            "resources/read result has no 'contents' array",
-        ))
-    }
-}
-
 pub async fn read(c: &mut Call<'_>) -> Reply {
-    let started = Instant::now();
     let uri = match uri_param(c) {
-        Ok(u) => u,
+        Ok(u) => u.to_string(),
         Err(f) => return Reply::Now(Err(f)),
     };
-    let routed = route(c, &uri);
-    let (decision, denial) = match &routed {
-        Ok(_) => (Decision::Allow, None),
-        Err(f) => (Decision::Deny, Some(f.clone())),
+    let args = json!({ "uri": uri });
+    c.govern(
+        GovernedMethod::ResourcesRead,
+        Requested::Resource(&uri),
+        &args,
+        false,
+    )
+    .await
+}
+
+/// The URI, the legacy session and the permit of a (un)subscription, or the answer that ends
+/// it. Subscribing belongs to a legacy session; revision 2026-07-28 has `subscriptions/listen`.
+async fn session_permit(
+    c: &mut Call<'_>,
+    method: GovernedMethod,
+) -> Result<(String, Arc<Session>, Permit), Reply> {
+    let uri = uri_param(c).map_err(|f| Reply::Now(Err(f)))?.to_string();
+    let Some(session) = c.session.cloned() else {
+        return Err(Reply::Now(Err(Failure::new(
+            ErrorCode::MethodNotFound,
+            format!(
+                "{} needs a session; use subscriptions/listen",
+                method.as_str()
+            ),
+        ))));
     };
-    c.log.tool = Some(uri.clone());
-    c.log.decision = Some(decision.as_str());
-    let item = match &routed {
-        Ok(r) => r.policy_name.clone(),
-        Err(_) => uri.clone(),
-    };
-    let ctx = RecordCtx {
-        principal: c.principal.clone(),
-        cid: c.cid.to_string(),
-        method: "resources/read",
-        item,
-        class: None,
-    };
-    if let Err(f) =
-        governed::record_decision(c.st, &ctx, decision, denial.as_ref(), &json!({"uri": uri})).await
-    {
-        return Reply::Now(Err(f));
+    let args = json!({ "uri": uri });
+    match c.decide(method, Requested::Resource(&uri), &args).await {
+        Decided::Answered(r) => Err(Reply::Now(r)),
+        Decided::Allowed(p) => Ok((uri, session, p)),
     }
-    let route = match routed {
-        Ok(r) => r,
-        Err(f) => return Reply::Now(Err(f)),
-    };
-    let Some(upstream) = c.st.upstream(&route.upstream).cloned() else {
-        return Reply::Now(Err(Failure::new(
-            ErrorCode::UpstreamUnavailable,
-            "the resource's upstream is not configured",
-        )));
-    };
-    Reply::Relay(Relayed {
-        upstream,
-        method: "resources/read".into(),
-        params: Value::Object(governed::upstream_params(c.req.params.as_ref(), c.cid)),
-        finish: governed::finish_with_outcome(Arc::clone(c.st), ctx, started, validate),
-    })
 }
 
 /// `resources/subscribe`: the session is told of this URI's updates. An upstream where the
 /// session has its own upstream session (HTTP) is asked on it; a shared one is asked once,
 /// whoever subscribes first.
 pub async fn subscribe(c: &mut Call<'_>) -> Reply {
-    let (uri, route) = match uri_param(c).and_then(|u| route(c, &u).map(|r| (u, r))) {
+    let (uri, session, permit) = match session_permit(c, GovernedMethod::ResourcesSubscribe).await {
         Ok(x) => x,
-        Err(f) => return Reply::Now(Err(f)),
+        Err(reply) => return reply,
     };
-    let Some(session) = c.session else {
-        return Reply::Now(Err(Failure::new(
-            ErrorCode::MethodNotFound,
-            "resources/subscribe needs a session; use subscriptions/listen",
-        )));
-    };
-    let Some(upstream) = c.st.upstream(&route.upstream).cloned() else {
-        return Reply::Now(Err(Failure::new(
-            ErrorCode::UpstreamUnavailable,
-            "the resource's upstream is not configured",
-        )));
+    let Some(upstream) = permit.upstream() else {
+        return permit.forward(None).await;
     };
     let new = session.subscribe(&uri);
     let ask = if upstream.supports_affinity() {
@@ -156,45 +106,29 @@ pub async fn subscribe(c: &mut Call<'_>) -> Reply {
         new && c.st.resource_watch(&uri, true)
     };
     if ask {
-        return Reply::Relay(Relayed {
-            upstream,
-            method: "resources/subscribe".into(),
-            params: Value::Object(governed::upstream_params(c.req.params.as_ref(), c.cid)),
-            finish: governed::finish_plain(governed::any_object),
-        });
+        permit.forward(c.req.params.as_ref()).await
+    } else {
+        Reply::Now(permit.answer(Ok(json!({}))).await)
     }
-    Reply::Now(Ok(json!({})))
 }
 
 /// `resources/unsubscribe`: the session's own upstream session is told at once; a shared one
 /// once nobody watches the URI any more.
 pub async fn unsubscribe(c: &mut Call<'_>) -> Reply {
-    let uri = match uri_param(c) {
-        Ok(u) => u,
-        Err(f) => return Reply::Now(Err(f)),
-    };
-    let Some(session) = c.session else {
-        return Reply::Now(Err(Failure::new(
-            ErrorCode::MethodNotFound,
-            "resources/unsubscribe needs a session",
-        )));
+    let (uri, session, permit) = match session_permit(c, GovernedMethod::ResourcesUnsubscribe).await
+    {
+        Ok(x) => x,
+        Err(reply) => return reply,
     };
     if !session.unsubscribe(&uri) {
-        return Reply::Now(Ok(json!({})));
+        return Reply::Now(permit.answer(Ok(json!({}))).await);
     }
-    let upstream =
-        c.st.catalog()
-            .route_resource(&uri)
-            .ok()
-            .and_then(|r| c.st.upstream(&r.upstream).cloned())
-            .filter(|u| u.supports_affinity() || c.st.resource_watch(&uri, false));
-    match upstream {
-        Some(upstream) => Reply::Relay(Relayed {
-            upstream,
-            method: "resources/unsubscribe".into(),
-            params: Value::Object(governed::upstream_params(c.req.params.as_ref(), c.cid)),
-            finish: governed::finish_plain(governed::any_object),
-        }),
-        None => Reply::Now(Ok(json!({}))),
+    let tell = permit
+        .upstream()
+        .is_some_and(|u| u.supports_affinity() || c.st.resource_watch(&uri, false));
+    if tell {
+        permit.forward(c.req.params.as_ref()).await
+    } else {
+        Reply::Now(permit.answer(Ok(json!({}))).await)
     }
 }

@@ -92,7 +92,7 @@ pub fn park(ex: &Exchange, ev: CallEvent, running: Running) -> Result<Value, Fai
     };
     let lot = &ex.st.parked;
     let mut map = lock(&lot.parked);
-    let now = Instant::now();
+    let now = ex.st.clock.instant();
     ParkingLot::sweep(&mut map, now);
     if map.len() >= lot.max {
         question.respond(Err(RpcError::new(
@@ -101,7 +101,7 @@ pub fn park(ex: &Exchange, ev: CallEvent, running: Running) -> Result<Value, Fai
         )));
         ex.cancel.cancel();
         return Err(Failure::new(
-            ErrorCode::ShuttingDown,
+            ErrorCode::Overloaded,
             "the gateway holds its maximum number of calls waiting for input; retry later",
         ));
     }
@@ -144,7 +144,7 @@ pub fn resume(
     let invalid = |why: &str| Failure::new(ErrorCode::RequestStateInvalid, why);
     let token = request_state(params).ok_or_else(|| invalid("no requestState"))?;
     let mut map = lock(&ex.st.parked.parked);
-    ParkingLot::sweep(&mut map, Instant::now());
+    ParkingLot::sweep(&mut map, ex.st.clock.instant());
     let Some(p) = map.get(token) else {
         return Err(invalid("this requestState is unknown or expired"));
     };

@@ -224,7 +224,7 @@ impl Sessions {
         let mut map = lock(&self.inner);
         if map.len() >= self.max {
             return Err(Failure::new(
-                ErrorCode::ShuttingDown,
+                ErrorCode::Overloaded,
                 "the gateway holds its maximum number of sessions; retry later",
             ));
         }

@@ -6,6 +6,7 @@ fn p(cred: &str) -> Principal {
         agent: "a".into(),
         role: "r".into(),
         credential_id: cred.into(),
+        auth_method: portcullis_identity::AuthMethod::ApiKey,
     }
 }
 

@@ -54,7 +54,7 @@ fn valid_tenant(t: &str) -> bool {
 }
 
 pub fn export(a: ExportArgs) -> ExitCode {
-    let now = portcullis_gateway::state::now_ms();
+    let now = portcullis_clock::Clock::now_ms(&portcullis_clock::SystemClock);
     if a.tenant.as_deref().is_some_and(|t| !valid_tenant(t)) {
         eprintln!("error: --tenant must be 1-128 characters without control characters");
         return ExitCode::from(EXIT_CONFIG);

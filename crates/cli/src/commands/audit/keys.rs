@@ -10,7 +10,7 @@ use crate::commands::{StoreArgs, open_store, runtime};
 use crate::{EXIT_CONFIG, EXIT_UNAVAILABLE};
 
 fn now_ms() -> i64 {
-    portcullis_gateway::state::now_ms()
+    portcullis_clock::Clock::now_ms(&portcullis_clock::SystemClock)
 }
 
 /// The ledger's paths and its signer; the key is created only if `create`.

@@ -61,18 +61,9 @@ fn malformed_params_are_invalid() {
 }
 
 #[test]
-fn results_are_validated() {
-    assert!(validate_result(json!({"content": []})).is_ok());
-    assert!(validate_result(json!({"content": [], "isError": true})).is_ok());
-    for bad in [
-        json!([]),
-        json!("x"),
-        json!({"content": {}}),
-        json!({"isError": "yes"}),
-    ] {
-        assert_eq!(
-            validate_result(bad).unwrap_err().code,
-            ErrorCode::UpstreamInvalidResponse
-        );
-    }
+fn a_repeated_dry_run_header_is_refused() {
+    let mut h = hdr("false");
+    h.append(DRY_RUN_HEADER, HeaderValue::from_static("true"));
+    let f = parse_params(params(json!({"name": "a.b"})).as_ref(), &h).unwrap_err();
+    assert_eq!(f.code, ErrorCode::RepeatedHeader);
 }

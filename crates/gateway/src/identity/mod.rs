@@ -1,0 +1,108 @@
+//! Identity: turn a request's credentials into a [`Principal`], or refuse with 401. Each kind of
+//! credential is an [`Authenticator`]; the [`Identity`] chain asks each how many credentials of
+//! its kind the request presents. Exactly one credential may claim a request: none is
+//! `missing_credentials`, several (of one kind or of different kinds) `ambiguous_credentials`.
+//! `/mcp`, `/api/*` and the ledger API all use the same chain.
+
+mod apikey;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::http::{HeaderMap, header};
+use portcullis_identity::{AuthMethod, Principal};
+use portcullis_protocol::ErrorCode;
+use portcullis_store::KeyStore;
+
+use crate::ingress::single;
+use crate::respond::Failure;
+
+pub use apikey::{API_KEY_HEADER, ApiKeys};
+
+/// One kind of credential.
+#[async_trait]
+pub trait Authenticator: Send + Sync + 'static {
+    fn method(&self) -> AuthMethod;
+    /// How many credentials of this kind the request presents (reading headers only). A
+    /// malformed or repeated header of this kind is an error.
+    fn presented(&self, headers: &HeaderMap) -> Result<usize, Failure>;
+    /// Authenticate a request that presents exactly one credential of this kind.
+    async fn authenticate(&self, headers: &HeaderMap, now_ms: i64) -> Result<Principal, Failure>;
+}
+
+/// The authenticators, in order; or, under the loopback-only conformance profile, one fixed
+/// principal for every request.
+pub enum Identity {
+    Chain(Vec<Box<dyn Authenticator>>),
+    Unauthenticated(Principal),
+}
+
+impl Identity {
+    /// The chain of every credential kind the gateway accepts.
+    pub fn standard(keys: Arc<dyn KeyStore>) -> Identity {
+        Identity::Chain(vec![Box::new(ApiKeys::new(keys))])
+    }
+
+    /// The principal every request acts as under `server.conformance_profile`.
+    pub fn conformance() -> Identity {
+        Identity::Unauthenticated(Principal {
+            tenant: "conformance".into(),
+            agent: "conformance-suite".into(),
+            role: portcullis_control::config::CONFORMANCE_ROLE.into(),
+            credential_id: "conformance".into(),
+            auth_method: AuthMethod::Unauthenticated,
+        })
+    }
+
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        now_ms: i64,
+    ) -> Result<Principal, Failure> {
+        let chain = match self {
+            Identity::Unauthenticated(p) => return Ok(p.clone()),
+            Identity::Chain(chain) => chain,
+        };
+        let mut claimant = None;
+        let mut count = 0;
+        for a in chain {
+            let n = a.presented(headers)?;
+            if n > 0 {
+                claimant = Some(a);
+                count += n;
+            }
+        }
+        match (claimant, count) {
+            (Some(a), 1) => a.authenticate(headers, now_ms).await,
+            (Some(_), _) => Err(Failure::new(
+                ErrorCode::AmbiguousCredentials,
+                "more than one credential was sent; send exactly one",
+            )),
+            (None, _) => Err(unclaimed(headers)?),
+        }
+    }
+}
+
+/// Why a request no authenticator claims is refused: an `Authorization` header nobody accepts
+/// is an invalid credential, no credential at all is a missing one.
+fn unclaimed(headers: &HeaderMap) -> Result<Failure, Failure> {
+    let Some(v) = single(headers, header::AUTHORIZATION.as_str())? else {
+        return Ok(Failure::new(
+            ErrorCode::MissingCredentials,
+            "no credentials were sent",
+        ));
+    };
+    let scheme_is_bearer = v
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"));
+    Ok(Failure::new(
+        ErrorCode::InvalidCredentials,
+        if scheme_is_bearer {
+            "the bearer token is not a credential this gateway accepts"
+        } else {
+            "the Authorization header must be 'Bearer <credential>'"
+        },
+    ))
+}

@@ -1,0 +1,74 @@
+//! Dry-run: a write or destructive tool call that did not ask to run live (`_meta.dry_run =
+//! false` or `X-Portcullis-Dry-Run: false`) is answered with a preview and never forwarded.
+//! Whether a live call would be allowed is asked of the policy engines, not worked out here.
+
+use async_trait::async_trait;
+use portcullis_policy::ToolClass;
+use portcullis_protocol::ErrorCode;
+use serde_json::{Value, json};
+
+use crate::federation::ToolEntry;
+use crate::pipeline::{Governed, GovernedMethod, Stage, Step};
+use crate::respond::Failure;
+use crate::state::AppState;
+
+pub struct DryRun;
+
+#[async_trait]
+impl Stage for DryRun {
+    fn name(&self) -> &'static str {
+        "dry_run"
+    }
+
+    async fn check(&self, st: &AppState, req: &mut Governed<'_>) -> Result<Step, Failure> {
+        if req.method != GovernedMethod::ToolsCall || req.live {
+            return Ok(Step::Continue);
+        }
+        let class = req.facts.class.unwrap_or(ToolClass::Destructive);
+        if class == ToolClass::Read {
+            return Ok(Step::Continue);
+        }
+        let Some(tool) = req.facts.resolved.as_ref().and_then(|r| r.tool.as_deref()) else {
+            return Err(Failure::new(
+                ErrorCode::InternalError,
+                "a tool call reached the dry-run check unresolved",
+            ));
+        };
+        let live_allowed = st.engines.allows(&req.policy_request(true));
+        Ok(Step::DryRun(preview(
+            tool,
+            class,
+            req.arguments,
+            live_allowed,
+            req.cid,
+        )))
+    }
+}
+
+/// The structured preview a dry-run returns instead of forwarding.
+fn preview(e: &ToolEntry, class: ToolClass, args: &Value, live_allowed: bool, cid: &str) -> Value {
+    let needs = match class {
+        ToolClass::Destructive => "policy.mode = \"enforce\" and a role with allow_destructive",
+        _ => "policy.mode = \"enforce\" and a role with allow_write",
+    };
+    json!({
+        "content": [{
+            "type": "text",
+            "text": format!(
+                "DRY RUN: '{}' ({} tool) was not executed. To execute it, resend with _meta.dry_run = false; that needs {}.",
+                e.name, class.as_str(), needs
+            ),
+        }],
+        "structuredContent": {
+            "dryRun": true,
+            "decision": "dry_run",
+            "tool": e.name,
+            "class": class.as_str(),
+            "arguments": args,
+            "wouldForwardTo": { "upstream": e.upstream, "tool": e.upstream_tool },
+            "liveCallWouldBeAllowed": live_allowed,
+            "correlationId": cid,
+        },
+        "isError": false,
+    })
+}

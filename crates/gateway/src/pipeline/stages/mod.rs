@@ -1,0 +1,46 @@
+//! The stages, one module each, and their registration: [`standard`] is the one ordered list
+//! the gateway runs. DESIGN.md's order: resolve/pin → kill switch → replay/idempotency →
+//! argument schema → policy → flow → approval → dry-run → limits. A new stage is one module
+//! here and one line in `standard`, in its place in that order.
+
+mod dry_run;
+mod policy;
+mod resolve;
+
+use std::sync::Arc;
+
+pub use dry_run::DryRun;
+pub use policy::{Authorize, permits};
+pub use resolve::Resolve;
+
+use super::Stage;
+
+/// The stages every governed request goes through, in order.
+pub fn standard() -> Vec<Arc<dyn Stage>> {
+    vec![Arc::new(Resolve), Arc::new(Authorize), Arc::new(DryRun)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stages_run_in_the_designed_order() {
+        let names: Vec<&str> = standard().iter().map(|s| s.name()).collect();
+        assert_eq!(names, ["resolve", "policy", "dry_run"]);
+    }
+
+    #[test]
+    fn the_docs_show_the_stage_list_as_registered() {
+        let names: Vec<&str> = standard().iter().map(|s| s.name()).collect();
+        let listed = format!("`{}`", names.join("` → `"));
+        for doc in ["docs/pipeline.md", "README.md"] {
+            let path = format!("{}/../../{doc}", env!("CARGO_MANIFEST_DIR"));
+            let text = std::fs::read_to_string(&path).expect(doc);
+            assert!(
+                text.contains(&listed),
+                "{doc} must show the registered stages as {listed}"
+            );
+        }
+    }
+}

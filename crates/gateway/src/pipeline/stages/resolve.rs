@@ -1,0 +1,113 @@
+//! Resolve: find what the request names in the catalog — the tool (and its class), prompt,
+//! resource or completion reference — and the upstream that serves it. An unknown name is
+//! denied here, before any policy is asked.
+
+use async_trait::async_trait;
+use portcullis_protocol::ErrorCode;
+use serde_json::json;
+
+use crate::pipeline::{Governed, GovernedMethod, Requested, Resolved, Stage, Step};
+use crate::respond::Failure;
+use crate::state::AppState;
+
+pub struct Resolve;
+
+fn unknown(code: ErrorCode, what: &str, name: &str) -> Step {
+    Step::Deny(Failure::new(
+        code,
+        format!("no {what} named '{}'", name.escape_default()),
+    ))
+}
+
+#[async_trait]
+impl Stage for Resolve {
+    fn name(&self) -> &'static str {
+        "resolve"
+    }
+
+    async fn check(&self, st: &AppState, req: &mut Governed<'_>) -> Result<Step, Failure> {
+        let catalog = st.catalog();
+        let resolved = match req.requested {
+            Requested::Gateway => return Ok(Step::Continue),
+            Requested::Tool(name) => {
+                let Some(e) = catalog.get(name) else {
+                    return Ok(unknown(ErrorCode::UnknownTool, "tool", name));
+                };
+                req.facts.class = Some(e.class);
+                Resolved {
+                    item: e.name.clone(),
+                    upstream: Some(e.upstream.clone()),
+                    rewrite: Some(("name", json!(e.upstream_tool))),
+                    tool: Some(e.clone()),
+                }
+            }
+            Requested::Prompt(name) => {
+                let Some(p) = catalog.prompt(name) else {
+                    return Ok(unknown(ErrorCode::UnknownPrompt, "prompt", name));
+                };
+                Resolved {
+                    item: p.name.clone(),
+                    upstream: Some(p.upstream.clone()),
+                    rewrite: Some(("name", json!(p.upstream_name))),
+                    tool: None,
+                }
+            }
+            Requested::CompletePrompt(name) => {
+                let Some(p) = catalog.prompt(name) else {
+                    return Ok(unknown(ErrorCode::UnknownPrompt, "prompt", name));
+                };
+                Resolved {
+                    item: p.name.clone(),
+                    upstream: Some(p.upstream.clone()),
+                    rewrite: Some((
+                        "ref",
+                        json!({"type": "ref/prompt", "name": p.upstream_name}),
+                    )),
+                    tool: None,
+                }
+            }
+            Requested::CompleteResource(uri, _) => {
+                let found = match catalog.template(uri) {
+                    Some(t) => Some((t.upstream.clone(), t.policy_name.clone())),
+                    None => catalog
+                        .route_resource(uri)
+                        .ok()
+                        .map(|r| (r.upstream, r.policy_name)),
+                };
+                let Some((upstream, item)) = found else {
+                    return Ok(unknown(
+                        ErrorCode::UnknownResource,
+                        "resource or template",
+                        uri,
+                    ));
+                };
+                Resolved {
+                    item,
+                    upstream: Some(upstream),
+                    rewrite: None,
+                    tool: None,
+                }
+            }
+            Requested::Resource(uri) => match catalog.route_resource(uri) {
+                Ok(r) => Resolved {
+                    item: r.policy_name,
+                    upstream: Some(r.upstream),
+                    rewrite: None,
+                    tool: None,
+                },
+                // Leaving a subscription is always possible, even once the resource is gone.
+                Err(_) if req.method == GovernedMethod::ResourcesUnsubscribe => Resolved {
+                    item: uri.to_string(),
+                    upstream: None,
+                    rewrite: None,
+                    tool: None,
+                },
+                Err(why) => {
+                    return Ok(Step::Deny(Failure::new(ErrorCode::UnknownResource, why)));
+                }
+            },
+        };
+        req.facts.resolved = Some(resolved);
+        Ok(Step::Continue)
+    }
+}
