@@ -34,12 +34,32 @@ pub use sqlite::{SqliteOptions, SqliteStore};
 pub use verify::{VerifyError, VerifyReport, verify_sqlite};
 
 /// Version of the store's schema, reported by `/api/status`.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// A backend that stores every concern.
-pub trait Backend: LedgerStore + CheckpointStore + KeyStore + Lifecycle {}
+pub trait Backend:
+    LedgerStore
+    + CheckpointStore
+    + KeyStore
+    + ControlStore
+    + ApprovalStore
+    + ReplayStore
+    + LimitStore
+    + Lifecycle
+{
+}
 
-impl<T: LedgerStore + CheckpointStore + KeyStore + Lifecycle> Backend for T {}
+impl<T> Backend for T where
+    T: LedgerStore
+        + CheckpointStore
+        + KeyStore
+        + ControlStore
+        + ApprovalStore
+        + ReplayStore
+        + LimitStore
+        + Lifecycle
+{
+}
 
 /// One store per concern, shared by everything that needs it.
 #[derive(Clone)]
@@ -47,6 +67,10 @@ pub struct Stores {
     pub ledger: Arc<dyn LedgerStore>,
     pub checkpoints: Arc<dyn CheckpointStore>,
     pub keys: Arc<dyn KeyStore>,
+    pub controls: Arc<dyn ControlStore>,
+    pub approvals: Arc<dyn ApprovalStore>,
+    pub replay: Arc<dyn ReplayStore>,
+    pub limits: Arc<dyn LimitStore>,
     pub lifecycle: Arc<dyn Lifecycle>,
 }
 
@@ -57,6 +81,10 @@ impl Stores {
             ledger: backend.clone(),
             checkpoints: backend.clone(),
             keys: backend.clone(),
+            controls: backend.clone(),
+            approvals: backend.clone(),
+            replay: backend.clone(),
+            limits: backend.clone(),
             lifecycle: backend,
         }
     }
