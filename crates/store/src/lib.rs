@@ -1,7 +1,7 @@
 //! Storage, split by concern: the ledger and its checkpoints (audit plane), keys, controls and
 //! approvals (control plane), replay reservations and limits (data plane). Each concern is a
 //! trait; a backend implements all of them and [`Stores`] hands each part of the gateway the
-//! one it needs. The embedded SQLite backend is the default.
+//! one it needs. The embedded SQLite backend is the default; the in-memory one serves tests.
 #![forbid(unsafe_code)]
 
 pub mod approvals;
@@ -13,6 +13,7 @@ pub mod keys;
 pub mod ledger;
 pub mod lifecycle;
 pub mod limits;
+pub mod memory;
 pub mod replay;
 pub mod signing_key;
 pub mod sqlite;
@@ -29,6 +30,7 @@ pub use keys::KeyStore;
 pub use ledger::{Appended, LedgerHead, LedgerStore, Pruned, Queued, StoredRecord};
 pub use lifecycle::Lifecycle;
 pub use limits::{LimitStore, QuotaOutcome, RateOutcome, RateSpec};
+pub use memory::MemoryStore;
 pub use replay::{ReplayStore, Reservation};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use verify::{VerifyError, VerifyReport, verify_sqlite};
