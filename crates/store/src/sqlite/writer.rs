@@ -66,18 +66,6 @@ impl UsageChange {
     }
 }
 
-/// Run `f` in one immediate transaction (the write lock taken up front), committed if it
-/// returns `Ok`.
-fn in_transaction<T>(
-    conn: &mut Connection,
-    f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let out = f(&tx)?;
-    tx.commit()?;
-    Ok(out)
-}
-
 pub(crate) struct Writer {
     conn: Connection,
     frontier: Frontier,
@@ -302,12 +290,8 @@ impl Writer {
                     .map_err(StoreError::from);
                 let _ = reply.send(r);
             }
-            Op::SaveCheckpoint(cp, reply) => {
-                let _ = reply.send(self.save_checkpoint(&cp));
-            }
-            Op::Prune(before_ms, reply) => {
-                let _ = reply.send(self.prune(before_ms));
-            }
+            Op::SaveCheckpoint(cp, reply) => self.transact(reply, |tx| save_checkpoint(tx, &cp)),
+            Op::Prune(before_ms, reply) => self.transact(reply, |tx| prune(tx, before_ms)),
             Op::SetSwitch(switch, reply) => {
                 self.transact(reply, |tx| controls::set_switch(tx, &switch))
             }
@@ -343,36 +327,39 @@ impl Writer {
 }
 
 impl Writer {
-    fn save_checkpoint(&mut self, cp: &StoredCheckpoint) -> Result<(), StoreError> {
-        in_transaction(&mut self.conn, |tx| {
-            let max: Option<i64> =
-                tx.query_row("SELECT MAX(size) FROM checkpoints", [], |r| r.get(0))?;
-            if max.is_some_and(|m| m as u64 >= cp.size) {
-                return Err(StoreError::Conflict(format!(
-                    "a checkpoint of size {} exists; checkpoints only grow",
-                    max.unwrap_or_default()
-                )));
-            }
-            tx.execute(
-                "INSERT INTO checkpoints(size, root, note, time_ms) VALUES (?1, ?2, ?3, ?4)",
-                params![cp.size as i64, cp.root.to_vec(), cp.note, cp.time_ms],
-            )?;
-            Ok(())
-        })
-    }
-
-    fn prune(&mut self, before_ms: i64) -> Result<Pruned, StoreError> {
-        in_transaction(&mut self.conn, |tx| prune(tx, before_ms))
-    }
-
-    /// Run `f` in its own transaction and send its result.
+    /// Run `f` in its own immediate transaction (the write lock taken up front), commit it if
+    /// `f` returns `Ok`, and send the result.
     fn transact<T>(
         &mut self,
         reply: Reply<T>,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) {
-        let _ = reply.send(in_transaction(&mut self.conn, f));
+        let result = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })();
+        let _ = reply.send(result);
     }
+}
+
+/// Save a checkpoint larger than every saved one.
+fn save_checkpoint(tx: &Transaction<'_>, cp: &StoredCheckpoint) -> Result<(), StoreError> {
+    let max: Option<i64> = tx.query_row("SELECT MAX(size) FROM checkpoints", [], |r| r.get(0))?;
+    if max.is_some_and(|m| m as u64 >= cp.size) {
+        return Err(StoreError::Conflict(format!(
+            "a checkpoint of size {} exists; checkpoints only grow",
+            max.unwrap_or_default()
+        )));
+    }
+    tx.execute(
+        "INSERT INTO checkpoints(size, root, note, time_ms) VALUES (?1, ?2, ?3, ?4)",
+        params![cp.size as i64, cp.root.to_vec(), cp.note, cp.time_ms],
+    )?;
+    Ok(())
 }
 
 /// Remove the content of the longest prefix of records before `before_ms` that the largest
