@@ -39,6 +39,17 @@ impl ApprovalState {
             ApprovalState::Consumed => "consumed",
         }
     }
+
+    /// The inverse of [`ApprovalState::as_str`].
+    pub fn parse(s: &str) -> Option<ApprovalState> {
+        Some(match s {
+            "pending" => ApprovalState::Pending,
+            "approved" => ApprovalState::Approved,
+            "denied" => ApprovalState::Denied,
+            "consumed" => ApprovalState::Consumed,
+            _ => return None,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,7 +58,7 @@ pub struct Approval {
     pub binding: ApprovalBinding,
     pub state: ApprovalState,
     pub created_ms: i64,
-    /// After this it can be neither decided nor consumed.
+    /// After this it can be neither decided nor consumed (at `expires_ms` itself it still can).
     pub expires_ms: i64,
     pub decided_by: Option<String>,
     pub decided_ms: Option<i64>,
@@ -85,7 +96,8 @@ pub trait ApprovalStore: Send + Sync + 'static {
         at_ms: i64,
     ) -> Result<Approval, StoreError>;
     /// Consume an approved approval for a call bound as `binding`, atomically: of any number
-    /// of concurrent attempts, at most one gets `Consumed`.
+    /// of concurrent attempts, at most one gets `Consumed`. Checked in this order: `NotFound`,
+    /// `Mismatch`, `Expired`, `NotApproved`.
     async fn consume_approval(
         &self,
         id: &str,
@@ -98,4 +110,60 @@ pub trait ApprovalStore: Send + Sync + 'static {
         tenant: Option<&str>,
         at_ms: i64,
     ) -> Result<Vec<Approval>, StoreError>;
+}
+
+impl Approval {
+    /// Whether it is past its expiry at `at_ms`.
+    pub fn expired_at(&self, at_ms: i64) -> bool {
+        at_ms > self.expires_ms
+    }
+
+    /// The rule of [`ApprovalStore::decide_approval`], applied to a loaded approval.
+    pub(crate) fn decide(
+        &mut self,
+        approve: bool,
+        actor: &str,
+        reason: Option<String>,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        if self.state != ApprovalState::Pending {
+            return Err(StoreError::Conflict(format!(
+                "approval '{}' is {}, not pending",
+                self.id,
+                self.state.as_str()
+            )));
+        }
+        if self.expired_at(at_ms) {
+            return Err(StoreError::Conflict(format!(
+                "approval '{}' expired",
+                self.id
+            )));
+        }
+        self.state = if approve {
+            ApprovalState::Approved
+        } else {
+            ApprovalState::Denied
+        };
+        self.decided_by = Some(actor.to_string());
+        self.decided_ms = Some(at_ms);
+        self.reason = reason;
+        Ok(())
+    }
+
+    /// The rule of [`ApprovalStore::consume_approval`], applied to a loaded approval: marks it
+    /// consumed when it may be.
+    pub(crate) fn consume(&mut self, binding: &ApprovalBinding, at_ms: i64) -> Consumption {
+        if self.binding != *binding {
+            return Consumption::Mismatch;
+        }
+        if self.expired_at(at_ms) {
+            return Consumption::Expired;
+        }
+        if self.state != ApprovalState::Approved {
+            return Consumption::NotApproved(self.state);
+        }
+        self.state = ApprovalState::Consumed;
+        self.consumed_ms = Some(at_ms);
+        Consumption::Consumed(Box::new(self.clone()))
+    }
 }

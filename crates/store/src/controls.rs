@@ -77,6 +77,24 @@ pub enum PinState {
     Quarantined,
 }
 
+impl PinState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PinState::Trusted => "trusted",
+            PinState::Quarantined => "quarantined",
+        }
+    }
+
+    /// The inverse of [`PinState::as_str`].
+    pub fn parse(s: &str) -> Option<PinState> {
+        match s {
+            "trusted" => Some(PinState::Trusted),
+            "quarantined" => Some(PinState::Quarantined),
+            _ => None,
+        }
+    }
+}
+
 /// The pin of one namespaced tool: the hash of its approved definition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ToolPin {

@@ -2,7 +2,8 @@
 //! the Merkle tree whose head the checkpoints sign.
 
 use async_trait::async_trait;
-use portcullis_ledger::Record;
+use portcullis_ledger::merkle::hash_leaf;
+use portcullis_ledger::{Record, canonical};
 
 use crate::StoreError;
 
@@ -58,4 +59,13 @@ pub trait LedgerStore: Send + Sync + 'static {
     /// Remove the content of the longest prefix of records made before `before_ms` that a
     /// signed checkpoint covers; their leaf hashes stay, so the tree and proofs are unchanged.
     async fn prune(&self, before_ms: i64) -> Result<Pruned, StoreError>;
+}
+
+/// A record's canonical bytes and leaf hash, as every backend stores them; a record that has no
+/// canonical form is refused (`Conflict`).
+pub(crate) fn encode(record: &Record) -> Result<(Vec<u8>, [u8; 32]), StoreError> {
+    let bytes =
+        canonical::canonical_bytes(record).map_err(|e| StoreError::Conflict(e.to_string()))?;
+    let leaf = hash_leaf(&bytes);
+    Ok((bytes, leaf))
 }

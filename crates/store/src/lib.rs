@@ -1,7 +1,7 @@
 //! Storage, split by concern: the ledger and its checkpoints (audit plane), keys, controls and
 //! approvals (control plane), replay reservations and limits (data plane). Each concern is a
 //! trait; a backend implements all of them and [`Stores`] hands each part of the gateway the
-//! one it needs. The embedded SQLite backend is the default.
+//! one it needs. The embedded SQLite backend is the default; the in-memory one serves tests.
 #![forbid(unsafe_code)]
 
 pub mod approvals;
@@ -13,6 +13,7 @@ pub mod keys;
 pub mod ledger;
 pub mod lifecycle;
 pub mod limits;
+pub mod memory;
 pub mod replay;
 pub mod signing_key;
 pub mod sqlite;
@@ -29,17 +30,38 @@ pub use keys::KeyStore;
 pub use ledger::{Appended, LedgerHead, LedgerStore, Pruned, Queued, StoredRecord};
 pub use lifecycle::Lifecycle;
 pub use limits::{LimitStore, QuotaOutcome, RateOutcome, RateSpec};
+pub use memory::MemoryStore;
 pub use replay::{ReplayStore, Reservation};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use verify::{VerifyError, VerifyReport, verify_sqlite};
 
 /// Version of the store's schema, reported by `/api/status`.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// A backend that stores every concern.
-pub trait Backend: LedgerStore + CheckpointStore + KeyStore + Lifecycle {}
+pub trait Backend:
+    LedgerStore
+    + CheckpointStore
+    + KeyStore
+    + ControlStore
+    + ApprovalStore
+    + ReplayStore
+    + LimitStore
+    + Lifecycle
+{
+}
 
-impl<T: LedgerStore + CheckpointStore + KeyStore + Lifecycle> Backend for T {}
+impl<T> Backend for T where
+    T: LedgerStore
+        + CheckpointStore
+        + KeyStore
+        + ControlStore
+        + ApprovalStore
+        + ReplayStore
+        + LimitStore
+        + Lifecycle
+{
+}
 
 /// One store per concern, shared by everything that needs it.
 #[derive(Clone)]
@@ -47,6 +69,10 @@ pub struct Stores {
     pub ledger: Arc<dyn LedgerStore>,
     pub checkpoints: Arc<dyn CheckpointStore>,
     pub keys: Arc<dyn KeyStore>,
+    pub controls: Arc<dyn ControlStore>,
+    pub approvals: Arc<dyn ApprovalStore>,
+    pub replay: Arc<dyn ReplayStore>,
+    pub limits: Arc<dyn LimitStore>,
     pub lifecycle: Arc<dyn Lifecycle>,
 }
 
@@ -57,6 +83,10 @@ impl Stores {
             ledger: backend.clone(),
             checkpoints: backend.clone(),
             keys: backend.clone(),
+            controls: backend.clone(),
+            approvals: backend.clone(),
+            replay: backend.clone(),
+            limits: backend.clone(),
             lifecycle: backend,
         }
     }

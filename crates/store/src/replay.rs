@@ -18,8 +18,9 @@ pub enum Reservation {
 
 #[async_trait]
 pub trait ReplayStore: Send + Sync + 'static {
-    /// Reserve `key` until `expires_ms`, atomically: of any number of concurrent attempts at
-    /// a free key, exactly one gets `Reserved`.
+    /// Reserve `key` until `expires_ms` (held at `expires_ms` itself, free after it),
+    /// atomically: of any number of concurrent attempts at a free key, exactly one gets
+    /// `Reserved`.
     async fn reserve(
         &self,
         key: &str,
@@ -27,10 +28,20 @@ pub trait ReplayStore: Send + Sync + 'static {
         now_ms: i64,
     ) -> Result<Reservation, StoreError>;
     /// Record the result of a reserved key (kept until the reservation expires). `NotFound`
-    /// if the key is not reserved.
+    /// if the key is not reserved, `Conflict` if it already completed.
     async fn complete(&self, key: &str, result: Vec<u8>) -> Result<(), StoreError>;
-    /// Drop a reservation that did not complete, so a retry may take it.
+    /// Drop a reservation that did not complete, so a retry may take it (a completed one, or
+    /// none, is left as it is).
     async fn release(&self, key: &str) -> Result<(), StoreError>;
     /// Forget reservations that expired before `now_ms`; returns how many.
     async fn purge_expired(&self, now_ms: i64) -> Result<u64, StoreError>;
+}
+
+/// What a stored reservation means to a new attempt at `now_ms`: `None` if it expired
+/// (the key is free), else `InFlight` or `Completed`.
+pub(crate) fn held(expires_ms: i64, result: Option<Vec<u8>>, now_ms: i64) -> Option<Reservation> {
+    if expires_ms < now_ms {
+        return None;
+    }
+    Some(result.map_or(Reservation::InFlight, Reservation::Completed))
 }

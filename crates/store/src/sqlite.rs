@@ -1,8 +1,15 @@
 //! Embedded SQLite backend. WAL with `synchronous=FULL`, so a committed record survives power
 //! loss. One writer thread owns the write connection and group-commits: it takes every append
 //! waiting in its queue, writes them in one transaction, and releases the waiters only when that
-//! transaction is durable. Reads use a separate connection.
+//! transaction is durable. Every other write is one transaction on the same thread, so
+//! compare-and-set operations (consume an approval, reserve a key, add to a quota) are atomic.
+//! Reads use a small pool of separate connections.
 
+mod approvals;
+mod controls;
+mod limits;
+mod pool;
+mod replay;
 mod schema;
 pub(crate) mod writer;
 
@@ -16,11 +23,16 @@ use portcullis_ledger::Record;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::limits::LocalRates;
 use crate::{
     Appended, CheckpointStore, KeyStore, LedgerHead, LedgerStore, Lifecycle, Pruned, Queued,
     StoreError, StoredCheckpoint, StoredRecord,
 };
+use pool::ReaderPool;
 use writer::{Op, Writer};
+
+/// Read connections in the pool.
+const READERS: usize = 4;
 
 #[derive(Debug, Clone)]
 pub struct SqliteOptions {
@@ -31,8 +43,11 @@ pub struct SqliteOptions {
 
 pub struct SqliteStore {
     tx: mpsc::Sender<Op>,
-    reader: Arc<Mutex<Connection>>,
+    readers: Arc<ReaderPool>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Rate buckets live in process memory: rate state need not survive a restart, and the
+    /// embedded store serves one gateway process.
+    rates: LocalRates,
 }
 
 fn open_connection(opts: &SqliteOptions) -> Result<Connection, StoreError> {
@@ -64,7 +79,9 @@ impl SqliteStore {
         restrict_permissions(&opts.path);
         schema::migrate(&mut wconn)?;
         let writer = Writer::recover(wconn)?;
-        let reader = open_connection(&opts)?;
+        let readers = (0..READERS)
+            .map(|_| open_connection(&opts))
+            .collect::<Result<Vec<_>, _>>()?;
         let (tx, rx) = mpsc::channel(8192);
         let handle = std::thread::Builder::new()
             .name("portcullis-store-writer".into())
@@ -72,8 +89,9 @@ impl SqliteStore {
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(SqliteStore {
             tx,
-            reader: Arc::new(Mutex::new(reader)),
+            readers: Arc::new(ReaderPool::new(readers)),
             writer_thread: Mutex::new(Some(handle)),
+            rates: LocalRates::default(),
         })
     }
 
@@ -89,23 +107,41 @@ impl SqliteStore {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// `Closed` once the writer has stopped.
+    fn check_open(&self) -> Result<(), StoreError> {
+        if self.tx.is_closed() {
+            return Err(StoreError::Closed);
+        }
+        Ok(())
+    }
+
+    /// Run `f` on a pooled read connection, off the async threads.
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        if self.tx.is_closed() {
-            return Err(StoreError::Closed);
-        }
-        let reader = self.reader.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = reader
-                .lock()
-                .map_err(|_| StoreError::Unavailable("reader lock poisoned".into()))?;
-            f(&conn)
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(e.to_string()))?
+        self.check_open()?;
+        let conn = self.readers.lease().await?;
+        tokio::task::spawn_blocking(move || f(&conn))
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?
     }
+}
+
+/// Every row of a prepared query, each mapped by `f`.
+fn query_all<T>(
+    c: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    f: impl Fn(&rusqlite::Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = c.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(f(row)?);
+    }
+    Ok(out)
 }
 
 fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
@@ -296,6 +332,7 @@ impl Lifecycle for SqliteStore {
         if self.tx.send(Op::Close(tx)).await.is_ok() {
             let _ = rx.await;
         }
+        self.readers.close();
         let handle = self.writer_thread.lock().ok().and_then(|mut h| h.take());
         if let Some(h) = handle {
             let _ = tokio::task::spawn_blocking(move || h.join()).await;

@@ -4,32 +4,14 @@
 use std::path::Path;
 use std::time::Duration;
 
-use portcullis_ledger::{Decision, RECORD_VERSION, Record, RecordKind};
+use portcullis_ledger::Decision;
 use portcullis_store::{
     LedgerStore, Lifecycle, SqliteOptions, SqliteStore, VerifyError, verify_sqlite,
 };
 use rusqlite::Connection;
 
-fn record(i: u64) -> Record {
-    Record {
-        version: RECORD_VERSION,
-        seq: 0,
-        time_ms: 1_700_000_000_000 + i as i64,
-        kind: RecordKind::Decision,
-        correlation_id: format!("c{i}"),
-        tenant: "t".into(),
-        agent: "a".into(),
-        credential_id: "k".into(),
-        method: "tools/call".into(),
-        tool: Some("demo.echo".into()),
-        tool_class: Some("read".into()),
-        decision: Some(Decision::Allow),
-        code: None,
-        args_hash: None,
-        args_preview: Some(format!("{{\"n\":{i}}}")),
-        latency_us: None,
-    }
-}
+mod common;
+use common::record;
 
 /// A fresh store in a temporary directory, and the database's path.
 fn fresh() -> (tempfile::TempDir, std::path::PathBuf, SqliteStore) {

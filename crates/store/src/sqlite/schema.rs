@@ -4,7 +4,7 @@ use rusqlite::Connection;
 
 use crate::{SCHEMA_VERSION, StoreError};
 
-const V1: &str = "
+pub(crate) const V1: &str = "
 CREATE TABLE IF NOT EXISTS ledger (
     seq            INTEGER PRIMARY KEY,
     time_ms        INTEGER NOT NULL,
@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS meta (
 ";
 
 /// Signed checkpoints, one per tree size, in the order they were signed.
-const V2: &str = "
+pub(crate) const V2: &str = "
 CREATE TABLE IF NOT EXISTS checkpoints (
     size    INTEGER PRIMARY KEY,
     root    BLOB NOT NULL,
@@ -41,6 +41,59 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     time_ms INTEGER NOT NULL
 );
 ";
+
+/// Control-plane state (kill switches, tool pins, approvals) and data-plane state that must
+/// survive a restart (replay reservations, quota counters). `controls_version` lives in `meta`.
+pub(crate) const V3: &str = "
+CREATE TABLE IF NOT EXISTS kill_switches (
+    scope      TEXT PRIMARY KEY,
+    engaged    INTEGER NOT NULL,
+    reason     TEXT NOT NULL,
+    actor      TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tool_pins (
+    tool       TEXT PRIMARY KEY,
+    hash       TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    actor      TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS approvals (
+    id             TEXT PRIMARY KEY,
+    tenant         TEXT NOT NULL,
+    agent          TEXT NOT NULL,
+    tool           TEXT NOT NULL,
+    pin            TEXT NOT NULL,
+    args_digest    TEXT NOT NULL,
+    policy_version TEXT NOT NULL,
+    state          TEXT NOT NULL,
+    created_ms     INTEGER NOT NULL,
+    expires_ms     INTEGER NOT NULL,
+    decided_by     TEXT,
+    decided_ms     INTEGER,
+    reason         TEXT,
+    consumed_ms    INTEGER
+);
+CREATE INDEX IF NOT EXISTS approvals_state_created ON approvals(state, created_ms);
+CREATE TABLE IF NOT EXISTS replay (
+    key        TEXT PRIMARY KEY,
+    expires_ms INTEGER NOT NULL,
+    result     BLOB
+);
+CREATE INDEX IF NOT EXISTS replay_expires ON replay(expires_ms);
+CREATE TABLE IF NOT EXISTS quota_usage (
+    key             TEXT NOT NULL,
+    window_start_ms INTEGER NOT NULL,
+    used            INTEGER NOT NULL,
+    PRIMARY KEY (key, window_start_ms)
+);
+";
+
+/// Each version's DDL, in order: a database at version `v` runs the steps from `v` on.
+const STEPS: [&str; 3] = [V1, V2, V3];
+const _: () = assert!(STEPS.len() == SCHEMA_VERSION as usize);
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let version: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -51,10 +104,9 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     }
     if version < SCHEMA_VERSION {
         let tx = conn.transaction()?;
-        if version < 1 {
-            tx.execute_batch(V1)?;
+        for ddl in &STEPS[version as usize..] {
+            tx.execute_batch(ddl)?;
         }
-        tx.execute_batch(V2)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()?;
     }

@@ -481,3 +481,7 @@ mod checkpoints {
         assert!(!rows[6].bytes.is_empty());
     }
 }
+
+mod durability;
+mod migration;
+mod pool;

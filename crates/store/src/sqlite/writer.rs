@@ -1,12 +1,17 @@
 //! The single writer: owns the write connection and the ledger frontier, group-commits appends.
 
 use portcullis_identity::KeyRecord;
-use portcullis_ledger::merkle::{Frontier, hash_leaf};
-use portcullis_ledger::{Record, canonical};
-use rusqlite::{Connection, OptionalExtension, params};
+use portcullis_ledger::Record;
+use portcullis_ledger::merkle::Frontier;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Appended, LedgerHead, Pruned, StoreError, StoredCheckpoint};
+use super::{approvals, controls, limits, replay};
+use crate::ledger::encode;
+use crate::{
+    Appended, Approval, ApprovalBinding, Consumption, KillSwitch, LedgerHead, Pruned, QuotaOutcome,
+    Reservation, StoreError, StoredCheckpoint, ToolPin,
+};
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
@@ -21,7 +26,44 @@ pub(crate) enum Op {
     Probe(Reply<()>),
     SaveCheckpoint(StoredCheckpoint, Reply<()>),
     Prune(i64, Reply<Pruned>),
+    SetSwitch(KillSwitch, Reply<()>),
+    SetPin(ToolPin, Reply<()>),
+    CreateApproval(Box<Approval>, Reply<()>),
+    DecideApproval(Decide, Reply<Approval>),
+    ConsumeApproval(String, Box<ApprovalBinding>, i64, Reply<Consumption>),
+    Reserve(String, i64, i64, Reply<Reservation>),
+    Complete(String, Vec<u8>, Reply<()>),
+    Release(String, Reply<()>),
+    PurgeExpired(i64, Reply<u64>),
+    AddUsage(UsageChange, u64, Reply<QuotaOutcome>),
+    RefundUsage(UsageChange, Reply<()>),
     Close(oneshot::Sender<()>),
+}
+
+/// The arguments of `decide_approval`.
+pub(crate) struct Decide {
+    pub(crate) id: String,
+    pub(crate) approve: bool,
+    pub(crate) actor: String,
+    pub(crate) reason: Option<String>,
+    pub(crate) at_ms: i64,
+}
+
+/// An amount added to or refunded from the counter `key` of one window.
+pub(crate) struct UsageChange {
+    pub(crate) key: String,
+    pub(crate) window_start_ms: i64,
+    pub(crate) amount: u64,
+}
+
+impl UsageChange {
+    pub(crate) fn new(key: &str, window_start_ms: i64, amount: u64) -> UsageChange {
+        UsageChange {
+            key: key.to_string(),
+            window_start_ms,
+            amount,
+        }
+    }
 }
 
 pub(crate) struct Writer {
@@ -149,13 +191,10 @@ impl Writer {
                 for (record, _) in &batch {
                     let mut record = (**record).clone();
                     record.seq = frontier.size();
-                    let (bytes, leaf) = match canonical::canonical_bytes(&record) {
-                        Ok(b) => {
-                            let leaf = hash_leaf(&b);
-                            (b, leaf)
-                        }
+                    let (bytes, leaf) = match encode(&record) {
+                        Ok(encoded) => encoded,
                         Err(e) => {
-                            results.push(Err(StoreError::Conflict(e.to_string())));
+                            results.push(Err(e));
                             continue;
                         }
                     };
@@ -251,11 +290,32 @@ impl Writer {
                     .map_err(StoreError::from);
                 let _ = reply.send(r);
             }
-            Op::SaveCheckpoint(cp, reply) => {
-                let _ = reply.send(self.save_checkpoint(&cp));
+            Op::SaveCheckpoint(cp, reply) => self.transact(reply, |tx| save_checkpoint(tx, &cp)),
+            Op::Prune(before_ms, reply) => self.transact(reply, |tx| prune(tx, before_ms)),
+            Op::SetSwitch(switch, reply) => {
+                self.transact(reply, |tx| controls::set_switch(tx, &switch))
             }
-            Op::Prune(before_ms, reply) => {
-                let _ = reply.send(self.prune(before_ms));
+            Op::SetPin(pin, reply) => self.transact(reply, |tx| controls::set_pin(tx, &pin)),
+            Op::CreateApproval(a, reply) => self.transact(reply, |tx| approvals::create(tx, &a)),
+            Op::DecideApproval(d, reply) => self.transact(reply, |tx| approvals::decide(tx, d)),
+            Op::ConsumeApproval(id, binding, at_ms, reply) => {
+                self.transact(reply, |tx| approvals::consume(tx, &id, &binding, at_ms))
+            }
+            Op::Reserve(key, expires_ms, now_ms, reply) => {
+                self.transact(reply, |tx| replay::reserve(tx, &key, expires_ms, now_ms))
+            }
+            Op::Complete(key, result, reply) => {
+                self.transact(reply, |tx| replay::complete(tx, &key, &result))
+            }
+            Op::Release(key, reply) => self.transact(reply, |tx| replay::release(tx, &key)),
+            Op::PurgeExpired(now_ms, reply) => {
+                self.transact(reply, |tx| replay::purge_expired(tx, now_ms))
+            }
+            Op::AddUsage(change, limit, reply) => {
+                self.transact(reply, |tx| limits::add_usage(tx, &change, limit))
+            }
+            Op::RefundUsage(change, reply) => {
+                self.transact(reply, |tx| limits::refund_usage(tx, &change))
             }
             Op::Close(done) => {
                 let _ = self.conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
@@ -267,57 +327,68 @@ impl Writer {
 }
 
 impl Writer {
-    fn save_checkpoint(&mut self, cp: &StoredCheckpoint) -> Result<(), StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let max: Option<i64> =
-            tx.query_row("SELECT MAX(size) FROM checkpoints", [], |r| r.get(0))?;
-        if max.is_some_and(|m| m as u64 >= cp.size) {
-            return Err(StoreError::Conflict(format!(
-                "a checkpoint of size {} exists; checkpoints only grow",
-                max.unwrap_or_default()
-            )));
-        }
-        tx.execute(
-            "INSERT INTO checkpoints(size, root, note, time_ms) VALUES (?1, ?2, ?3, ?4)",
-            params![cp.size as i64, cp.root.to_vec(), cp.note, cp.time_ms],
-        )?;
-        tx.commit()?;
-        Ok(())
+    /// Run `f` in its own immediate transaction (the write lock taken up front), commit it if
+    /// `f` returns `Ok`, and send the result.
+    fn transact<T>(
+        &mut self,
+        reply: Reply<T>,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) {
+        let result = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })();
+        let _ = reply.send(result);
     }
+}
 
-    fn prune(&mut self, before_ms: i64) -> Result<Pruned, StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let covered: i64 =
-            tx.query_row("SELECT COALESCE(MAX(size), 0) FROM checkpoints", [], |r| {
-                r.get(0)
-            })?;
-        let old = pruned_below(&tx)? as i64;
-        let first_kept: Option<i64> = tx.query_row(
-            "SELECT MIN(seq) FROM ledger WHERE seq >= ?1 AND seq < ?2 AND time_ms >= ?3",
-            params![old, covered, before_ms],
-            |r| r.get(0),
-        )?;
-        let below = first_kept.unwrap_or(covered).max(old);
-        let removed = tx.execute(
-            "UPDATE ledger SET record = x'', tenant = '', correlation_id = ''
-             WHERE seq >= ?1 AND seq < ?2",
-            params![old, below],
-        )?;
-        tx.execute(
-            "INSERT INTO meta(key, value) VALUES ('pruned_below', ?1)
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            [below.to_string()],
-        )?;
-        tx.commit()?;
-        Ok(Pruned {
-            pruned_below: below as u64,
-            removed: removed as u64,
-        })
+/// Save a checkpoint larger than every saved one.
+fn save_checkpoint(tx: &Transaction<'_>, cp: &StoredCheckpoint) -> Result<(), StoreError> {
+    let max: Option<i64> = tx.query_row("SELECT MAX(size) FROM checkpoints", [], |r| r.get(0))?;
+    if max.is_some_and(|m| m as u64 >= cp.size) {
+        return Err(StoreError::Conflict(format!(
+            "a checkpoint of size {} exists; checkpoints only grow",
+            max.unwrap_or_default()
+        )));
     }
+    tx.execute(
+        "INSERT INTO checkpoints(size, root, note, time_ms) VALUES (?1, ?2, ?3, ?4)",
+        params![cp.size as i64, cp.root.to_vec(), cp.note, cp.time_ms],
+    )?;
+    Ok(())
+}
+
+/// Remove the content of the longest prefix of records before `before_ms` that the largest
+/// checkpoint covers, keeping their leaf hashes.
+fn prune(tx: &Transaction<'_>, before_ms: i64) -> Result<Pruned, StoreError> {
+    let covered: i64 = tx.query_row("SELECT COALESCE(MAX(size), 0) FROM checkpoints", [], |r| {
+        r.get(0)
+    })?;
+    let old = pruned_below(tx)? as i64;
+    let first_kept: Option<i64> = tx.query_row(
+        "SELECT MIN(seq) FROM ledger WHERE seq >= ?1 AND seq < ?2 AND time_ms >= ?3",
+        params![old, covered, before_ms],
+        |r| r.get(0),
+    )?;
+    let below = first_kept.unwrap_or(covered).max(old);
+    let removed = tx.execute(
+        "UPDATE ledger SET record = x'', tenant = '', correlation_id = ''
+         WHERE seq >= ?1 AND seq < ?2",
+        params![old, below],
+    )?;
+    tx.execute(
+        "INSERT INTO meta(key, value) VALUES ('pruned_below', ?1)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [below.to_string()],
+    )?;
+    Ok(Pruned {
+        pruned_below: below as u64,
+        removed: removed as u64,
+    })
 }
 
 /// Records below this seq may have had their content pruned.

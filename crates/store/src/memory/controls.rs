@@ -1,0 +1,54 @@
+//! In-memory kill switches and pins, ordered by scope key and tool name like SQLite's.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+
+use super::MemoryStore;
+use crate::{ControlStore, KillSwitch, StoreError, ToolPin};
+
+#[derive(Default)]
+pub(super) struct Controls {
+    /// By scope key.
+    switches: BTreeMap<String, KillSwitch>,
+    pins: BTreeMap<String, ToolPin>,
+    version: u64,
+}
+
+#[async_trait]
+impl ControlStore for MemoryStore {
+    async fn set_switch(&self, switch: KillSwitch) -> Result<(), StoreError> {
+        let mut c = self.lock(&self.controls)?;
+        c.switches.insert(switch.scope.key(), switch);
+        c.version += 1;
+        Ok(())
+    }
+
+    async fn switches(&self) -> Result<Vec<KillSwitch>, StoreError> {
+        Ok(self
+            .lock(&self.controls)?
+            .switches
+            .values()
+            .cloned()
+            .collect())
+    }
+
+    async fn set_pin(&self, pin: ToolPin) -> Result<(), StoreError> {
+        let mut c = self.lock(&self.controls)?;
+        c.pins.insert(pin.tool.clone(), pin);
+        c.version += 1;
+        Ok(())
+    }
+
+    async fn pin(&self, tool: &str) -> Result<Option<ToolPin>, StoreError> {
+        Ok(self.lock(&self.controls)?.pins.get(tool).cloned())
+    }
+
+    async fn pins(&self) -> Result<Vec<ToolPin>, StoreError> {
+        Ok(self.lock(&self.controls)?.pins.values().cloned().collect())
+    }
+
+    async fn controls_version(&self) -> Result<u64, StoreError> {
+        Ok(self.lock(&self.controls)?.version)
+    }
+}

@@ -1,0 +1,41 @@
+//! A database written by an older schema opens, migrates in place and keeps its content.
+
+use super::*;
+use crate::{ApprovalStore, ControlStore, LimitStore, QuotaOutcome, SCHEMA_VERSION};
+
+#[tokio::test]
+async fn a_version_2_database_migrates_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.db");
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(schema::V1).unwrap();
+    conn.execute_batch(schema::V2).unwrap();
+    conn.pragma_update(None, "user_version", 2).unwrap();
+    conn.execute(
+        "INSERT INTO api_keys(id, tenant, agent, role, hash_hex, created_ms)
+         VALUES ('old', 't', 'a', 'reader', '00', 1)",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = open(&dir);
+    let version: u32 = Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    assert_eq!(store.find_key("old").await.unwrap().unwrap().role, "reader");
+    assert_eq!(store.controls_version().await.unwrap(), 0);
+    assert_eq!(
+        store.add_usage("q", 0, 2, 10).await.unwrap(),
+        QuotaOutcome::Counted { used: 2 }
+    );
+    assert!(store.approval("none").await.unwrap().is_none());
+    assert_eq!(store.append(record("first")).await.unwrap().seq, 0);
+    store.close().await;
+    // Opening again at the current version changes nothing.
+    let store = open(&dir);
+    assert_eq!(store.usage("q", 0).await.unwrap(), 2);
+    store.close().await;
+}
