@@ -226,7 +226,7 @@ async fn everything_else_is_a_json_404_or_405_and_ops_endpoints_answer() {
         .await
         .unwrap();
     assert_eq!(s["mode"], "read-only");
-    assert_eq!(s["schemaVersion"], 2);
+    assert_eq!(s["schemaVersion"], 3);
     assert_eq!(s["configHash"].as_str().unwrap().len(), 64);
     assert_eq!(s["catalogHash"].as_str().unwrap().len(), 64);
     assert!(s["toolCount"].as_u64().unwrap() >= 7);
