@@ -23,6 +23,8 @@ pub mod respond;
 pub mod server;
 pub mod session;
 pub mod state;
+#[cfg(test)]
+mod testing;
 pub mod upstreams;
 
 pub use server::{Running, Services, StartError, bind, run};

@@ -106,3 +106,6 @@ fn unclaimed(headers: &HeaderMap) -> Result<Failure, Failure> {
         },
     ))
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,80 @@
+//! In-process test fixtures: a gateway state on the in-memory store and a controlled clock,
+//! with a catalog of three demo tools, a prompt and a resource (no upstream processes).
+
+use std::sync::Arc;
+
+use portcullis_clock::ManualClock;
+use portcullis_control::Config;
+use portcullis_identity::{AuthMethod, Principal};
+use portcullis_store::{MemoryStore, Stores};
+use serde_json::json;
+
+use crate::federation::Listing;
+use crate::state::AppState;
+
+/// Wall time every test clock starts at.
+pub const T0: i64 = 1_800_000_000_000;
+
+pub const CONFIG: &str = r#"
+[policy]
+mode = "enforce"
+
+[roles.reader]
+allow = ["demo.read", "demo.prompt", "demo.file:///*"]
+
+[roles.writer]
+allow = ["demo.*"]
+allow_write = true
+
+[roles.admin]
+allow = ["*"]
+allow_write = true
+allow_destructive = true
+"#;
+
+pub struct Fixture {
+    pub store: Arc<MemoryStore>,
+    pub clock: Arc<ManualClock>,
+}
+
+/// A gateway state on `stores` (the memory store unless a test wraps it) and a manual clock.
+pub fn state_with(
+    config: &str,
+    stores: impl FnOnce(Arc<MemoryStore>) -> Stores,
+) -> (AppState, Fixture) {
+    let config = Config::from_bytes(config.as_bytes(), std::path::Path::new(".")).expect("config");
+    let store = Arc::new(MemoryStore::new());
+    let clock = ManualClock::new(T0);
+    let st = AppState::new(config, stores(store.clone()), Vec::new(), clock.clone());
+    st.update_listings(vec![demo_listing()]).expect("catalog");
+    (st, Fixture { store, clock })
+}
+
+pub fn state() -> (AppState, Fixture) {
+    state_with(CONFIG, Stores::of)
+}
+
+fn demo_listing() -> Listing {
+    Listing {
+        upstream: "demo".into(),
+        namespace: "demo".into(),
+        tools: vec![
+            json!({"name": "read", "inputSchema": {"type": "object"}, "annotations": {"readOnlyHint": true}}),
+            json!({"name": "write", "inputSchema": {"type": "object"}, "annotations": {"destructiveHint": false}}),
+            json!({"name": "delete", "inputSchema": {"type": "object"}}),
+        ],
+        prompts: vec![json!({"name": "prompt"})],
+        resources: vec![json!({"uri": "file:///a", "name": "a"})],
+        templates: Vec::new(),
+    }
+}
+
+pub fn principal(role: &str) -> Principal {
+    Principal {
+        tenant: "t1".into(),
+        agent: format!("agent-{role}"),
+        role: role.into(),
+        credential_id: format!("key-{role}"),
+        auth_method: AuthMethod::ApiKey,
+    }
+}
