@@ -138,6 +138,23 @@ pub fn jsonrpc_error(id: Option<&Id>, f: &Failure, correlation_id: &str) -> Valu
     msg
 }
 
+/// HTTP status of a JSON-RPC error answer inside an exchange: 200, except what revision
+/// 2026-07-28 makes HTTP-visible for its (`modern`) clients.
+pub fn exchange_status(modern: bool, f: &Failure) -> StatusCode {
+    if !modern {
+        return StatusCode::OK;
+    }
+    match f.code {
+        ErrorCode::MethodNotFound => StatusCode::NOT_FOUND,
+        ErrorCode::HeaderMismatch
+        | ErrorCode::UnsupportedProtocolVersion
+        | ErrorCode::InvalidMeta
+        | ErrorCode::InvalidRequest
+        | ErrorCode::RepeatedHeader => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
+    }
+}
+
 /// A message that could not be decoded as JSON-RPC: the HTTP status of its code, with a
 /// JSON-RPC error response (id null unless one was readable) as the body.
 pub fn undecodable(id: Option<&Id>, f: &Failure, correlation_id: &str) -> Response {

@@ -122,19 +122,10 @@ impl Exchange {
         }
     }
 
-    /// HTTP status of a response: 200 inside an exchange, except what revision 2026-07-28
-    /// makes HTTP-visible for modern clients.
     fn status(&self, result: &Result<Value, Failure>) -> StatusCode {
         match result {
-            Err(f) if self.is_modern() => match f.code {
-                ErrorCode::MethodNotFound => StatusCode::NOT_FOUND,
-                ErrorCode::HeaderMismatch
-                | ErrorCode::UnsupportedProtocolVersion
-                | ErrorCode::InvalidMeta
-                | ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
-                _ => StatusCode::OK,
-            },
-            _ => StatusCode::OK,
+            Err(f) => respond::exchange_status(self.is_modern(), f),
+            Ok(_) => StatusCode::OK,
         }
     }
 
