@@ -86,7 +86,9 @@ async fn a_write_is_dry_run_by_default_and_forwards_nothing() {
     )
     .await;
     assert_eq!(r.status, 200);
-    let sc = &r.body["result"]["structuredContent"];
+    assert!(r.body["result"].get("structuredContent").is_none(), "{:?}", r.body);
+    assert_eq!(r.body["result"]["isError"], true, "the tool did not run");
+    let sc = &r.body["result"]["_meta"]["io.portcullis/dryRun"];
     assert_eq!(sc["dryRun"], true, "{:?}", r.body);
     assert_eq!(sc["decision"], "dry_run");
     assert_eq!(sc["arguments"], args);
@@ -162,7 +164,7 @@ async fn a_live_write_runs_in_enforce_mode_only_with_allow_write() {
     .await;
     assert_eq!(r.status, 200);
     assert!(r.body["result"].is_object(), "{:?}", r.body);
-    assert!(r.body["result"]["structuredContent"]["dryRun"].is_null());
+    assert!(r.body["result"]["_meta"]["io.portcullis/dryRun"].is_null());
     let read = call(
         &gw.url,
         &agent,
@@ -189,7 +191,7 @@ async fn a_live_write_runs_in_enforce_mode_only_with_allow_write() {
     )
     .await;
     assert!(
-        r.body["result"]["structuredContent"]["dryRun"].is_null(),
+        r.body["result"]["_meta"]["io.portcullis/dryRun"].is_null(),
         "{:?}",
         r.body
     );

@@ -82,9 +82,12 @@ async fn an_sdk_client_lists_calls_and_is_governed() {
         ))
         .await
         .unwrap();
-    let structured = serde_json::to_value(&preview).unwrap()["structuredContent"].clone();
-    assert_eq!(structured["dryRun"], true, "{structured}");
-    assert_eq!(structured["tool"], "demo.notes_write");
+    let preview = serde_json::to_value(&preview).unwrap();
+    assert!(preview.get("structuredContent").is_none(), "{preview}");
+    assert_eq!(preview["isError"], true, "the tool did not run: {preview}");
+    let meta = &preview["_meta"]["io.portcullis/dryRun"];
+    assert_eq!(meta["dryRun"], true, "{preview}");
+    assert_eq!(meta["tool"], "demo.notes_write");
     let read = client
         .call_tool(call("demo.notes_read", json!({"key": "k"})))
         .await

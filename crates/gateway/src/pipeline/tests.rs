@@ -174,7 +174,9 @@ async fn every_path_to_a_decision_leaves_its_record() {
         Decided::Answered(Ok(v)) => v,
         _ => panic!("a write that is not live is previewed"),
     };
-    assert_eq!(preview["structuredContent"]["dryRun"], true);
+    assert_eq!(preview["_meta"]["io.portcullis/dryRun"]["dryRun"], true);
+    assert_eq!(preview["isError"], true, "the tool did not run");
+    assert!(preview.get("structuredContent").is_none());
     let p = permit(tool(&st, "reader", "demo.read", false).await);
     let recs = records(&fx.store).await;
     let got: Vec<(Option<&str>, Option<&str>, Option<&str>)> = recs
@@ -612,7 +614,7 @@ async fn every_engine_must_allow_and_the_preview_asks_them() {
         Decided::Answered(Ok(v)) => v,
         _ => panic!("previewed"),
     };
-    assert_eq!(preview["structuredContent"]["liveCallWouldBeAllowed"], true);
+    assert_eq!(preview["_meta"]["io.portcullis/dryRun"]["liveCallWouldBeAllowed"], true);
     st.engines = Engines::new(vec![roles, Arc::new(NoLiveCalls)]);
     let st = Arc::new(st);
     let preview = match tool(&st, "writer", "demo.write", false).await {
@@ -620,7 +622,7 @@ async fn every_engine_must_allow_and_the_preview_asks_them() {
         _ => panic!("previewed"),
     };
     assert_eq!(
-        preview["structuredContent"]["liveCallWouldBeAllowed"],
+        preview["_meta"]["io.portcullis/dryRun"]["liveCallWouldBeAllowed"],
         false
     );
     let f = denied(tool(&st, "writer", "demo.write", true).await);

@@ -1,6 +1,12 @@
 //! Dry-run: a write or destructive tool call that did not ask to run live (`_meta.dry_run =
 //! false` or `X-Portcullis-Dry-Run: false`) is answered with a preview and never forwarded.
 //! Whether a live call would be allowed is asked of the policy engines, not worked out here.
+//!
+//! The preview is an answer the gateway makes up in the tool's place, so it must be valid for
+//! any tool, whatever output schema the tool declares: it is text content plus
+//! `_meta["io.portcullis/dryRun"]`, never `structuredContent`, and it says `isError: true`
+//! because the tool did not run (an agent must not take a preview for a done write; clients
+//! check a tool's output schema only on results that are not errors).
 
 use async_trait::async_trait;
 use portcullis_policy::ToolClass;
@@ -45,7 +51,10 @@ impl Stage for DryRun {
     }
 }
 
-/// The structured preview a dry-run returns instead of forwarding.
+/// `_meta` key of the structured preview.
+pub const PREVIEW_META: &str = "io.portcullis/dryRun";
+
+/// The preview a dry-run returns instead of forwarding.
 fn preview(e: &ToolEntry, class: ToolClass, args: &Value, live_allowed: bool, cid: &str) -> Value {
     let needs = match class {
         ToolClass::Destructive => "policy.mode = \"enforce\" and a role with allow_destructive",
@@ -59,16 +68,18 @@ fn preview(e: &ToolEntry, class: ToolClass, args: &Value, live_allowed: bool, ci
                 e.name, class.as_str(), needs
             ),
         }],
-        "structuredContent": {
-            "dryRun": true,
-            "decision": "dry_run",
-            "tool": e.name,
-            "class": class.as_str(),
-            "arguments": args,
-            "wouldForwardTo": { "upstream": e.upstream, "tool": e.upstream_tool },
-            "liveCallWouldBeAllowed": live_allowed,
-            "correlationId": cid,
+        "isError": true,
+        "_meta": {
+            PREVIEW_META: {
+                "dryRun": true,
+                "decision": "dry_run",
+                "tool": e.name,
+                "class": class.as_str(),
+                "arguments": args,
+                "wouldForwardTo": { "upstream": e.upstream, "tool": e.upstream_tool },
+                "liveCallWouldBeAllowed": live_allowed,
+                "correlationId": cid,
+            },
         },
-        "isError": false,
     })
 }

@@ -9,7 +9,7 @@ mod resolve;
 
 use std::sync::Arc;
 
-pub use dry_run::DryRun;
+pub use dry_run::{DryRun, PREVIEW_META};
 pub use policy::{Authorize, permits};
 pub use resolve::Resolve;
 
