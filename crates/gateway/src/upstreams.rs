@@ -1,5 +1,12 @@
 //! From upstream config to a running connector's spec: resolves the command (`@portcullis`
-//! is this binary; bare names are looked up in PATH), and secret references, once, at start.
+//! is this binary; bare names are looked up in PATH), the child's environment, and secret
+//! references, once, at start.
+//!
+//! A stdio child never inherits the gateway's environment (it would see the gateway's secrets).
+//! It gets a minimal one that lets ordinary programs and `#!/usr/bin/env` scripts (`npx`,
+//! `uvx`, Python entry points) run: `PATH` = the command's own directory and the standard
+//! system directories, `HOME` and `LANG` (from the gateway's environment when set; `LANG`
+//! defaults to `C.UTF-8`). The upstream's `env` table adds to it and wins over it.
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +18,33 @@ use portcullis_upstream::{TransportSpec, UpstreamSpec};
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 pub const SELF_COMMAND: &str = "@portcullis";
+
+/// The directories on every stdio child's `PATH`, after its command's own directory.
+pub const SYSTEM_PATH: [&str; 6] = [
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+];
+
+/// The environment a stdio child starts from (its `env` table is added over it).
+pub fn base_env(command: &Path, env: EnvLookup<'_>) -> Vec<(String, String)> {
+    let mut dirs: Vec<String> = Vec::new();
+    let own = command.parent().and_then(Path::to_str).filter(|d| !d.is_empty());
+    for d in own.into_iter().chain(SYSTEM_PATH) {
+        if !dirs.iter().any(|x| x == d) {
+            dirs.push(d.to_string());
+        }
+    }
+    let mut out = vec![("PATH".to_string(), dirs.join(":"))];
+    if let Some(home) = env("HOME") {
+        out.push(("HOME".into(), home));
+    }
+    out.push(("LANG".into(), env("LANG").unwrap_or_else(|| "C.UTF-8".into())));
+    out
+}
 
 fn resolve_command(
     command: &str,
@@ -51,7 +85,7 @@ pub fn spec(
         } => {
             let command =
                 resolve_command(command, base_dir, self_exe, env).map_err(|m| at("command", m))?;
-            let mut resolved = Vec::new();
+            let mut resolved = base_env(&command, env);
             for (k, v) in vars {
                 let value = match v {
                     EnvValue::Literal(s) => s.clone(),
@@ -59,6 +93,7 @@ pub fn spec(
                         r.resolve(env).map_err(|m| at(&format!("env.{k}"), m))?
                     }
                 };
+                resolved.retain(|(name, _)| name != k);
                 resolved.push((k.clone(), value));
             }
             TransportSpec::Stdio {
@@ -87,4 +122,38 @@ pub fn spec(
         max_response_bytes: cfg.max_response_bytes,
         protocol_version: cfg.protocol_version.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_gets_a_minimal_path_home_and_lang() {
+        let env = |k: &str| match k {
+            "HOME" => Some("/home/op".to_string()),
+            "PATH" => Some("/secret/bin".to_string()),
+            "API_TOKEN" => Some("s3cret".to_string()),
+            _ => None,
+        };
+        let base = base_env(Path::new("/opt/node/bin/npx"), &env);
+        assert_eq!(
+            base,
+            vec![
+                (
+                    "PATH".to_string(),
+                    "/opt/node/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+                        .to_string()
+                ),
+                ("HOME".to_string(), "/home/op".to_string()),
+                ("LANG".to_string(), "C.UTF-8".to_string()),
+            ]
+        );
+        let base = base_env(Path::new("/usr/bin/python3"), &|_| None);
+        assert_eq!(
+            base[0].1, "/usr/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/sbin:/bin",
+            "the command's directory first, and no directory twice"
+        );
+        assert_eq!(base.len(), 2, "no HOME when the gateway has none");
+    }
 }

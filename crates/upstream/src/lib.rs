@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use call::{CallEvent, CallOptions, Notice, RpcError, ServerRequest};
 pub use error::UpstreamError;
+pub use stdio::describe_exit;
 
 /// Most `tools/list` pages followed.
 const MAX_LIST_PAGES: usize = 100;

@@ -246,13 +246,13 @@ async fn run_once(
             }
             Err(e) => Some(Exit::Failed(format!("initialize failed: {e}"))),
         },
-        status = child.wait() => Some(Exit::Failed(format!("exited while starting: {status:?}"))),
+        status = child.wait() => Some(Exit::Failed(format!("exited while starting: {}", describe_exit(&status)))),
         _ = inner.shutdown.cancelled() => Some(Exit::Shutdown),
     };
     let exit = match started {
         Some(e) => e,
         None => tokio::select! {
-            status = child.wait() => Exit::Failed(format!("exited: {status:?}")),
+            status = child.wait() => Exit::Failed(format!("exited: {}", describe_exit(&status))),
             _ = corrupt.cancelled() => Exit::Failed("it wrote something that is not JSON-RPC to stdout".into()),
             _ = inner.shutdown.cancelled() => Exit::Shutdown,
         },
@@ -269,6 +269,44 @@ async fn run_once(
     writer_task.abort();
     stderr_task.abort();
     exit
+}
+
+/// How a child ended, as a person reads it: its exit code (with what 126 and 127 mean) or the
+/// signal that killed it.
+pub fn describe_exit(status: &std::io::Result<std::process::ExitStatus>) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    let status = match status {
+        Ok(s) => s,
+        Err(e) => return format!("its status could not be read: {e}"),
+    };
+    match (status.code(), status.signal()) {
+        (Some(127), _) => "exit code 127: command not found (the program, or the interpreter of its #! line, is not in the child's PATH)".into(),
+        (Some(126), _) => "exit code 126: the command is not executable".into(),
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(sig)) => match signal_name(sig) {
+            Some(name) => format!("killed by signal {sig} ({name})"),
+            None => format!("killed by signal {sig}"),
+        },
+        (None, None) => format!("{status}"),
+    }
+}
+
+fn signal_name(sig: i32) -> Option<&'static str> {
+    Some(match sig {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        4 => "SIGILL",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        14 => "SIGALRM",
+        15 => "SIGTERM",
+        _ => return None,
+    })
 }
 
 /// SIGTERM to the child's process group, SIGKILL after a grace period.
@@ -363,5 +401,25 @@ async fn forward_stderr(name: String, stderr: ChildStderr) {
             }
             Err(LinesCodecError::Io(_)) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::ExitStatus;
+
+    use super::describe_exit;
+
+    #[test]
+    fn exits_are_described_as_a_person_reads_them() {
+        let d = |raw: i32| describe_exit(&Ok(ExitStatus::from_raw(raw)));
+        assert!(d(127 << 8).starts_with("exit code 127: command not found"));
+        assert!(d(126 << 8).contains("not executable"));
+        assert_eq!(d(3 << 8), "exit code 3");
+        assert_eq!(d(9), "killed by signal 9 (SIGKILL)");
+        assert_eq!(d(64), "killed by signal 64");
+        let e = std::io::Error::other("gone");
+        assert!(describe_exit(&Err(e)).contains("gone"));
     }
 }
