@@ -50,6 +50,9 @@ pub struct ServerConfig {
     pub session_idle_timeout: Duration,
     /// Most legacy sessions held at once.
     pub max_sessions: usize,
+    /// How long start-up waits for every upstream to be listed before it reports the gateway
+    /// started with those it has (the others join when they come up). It serves meanwhile.
+    pub startup_wait: Duration,
     /// Loopback-only test profile without authentication: every request acts as the principal
     /// of role `conformance`. Refused on a non-loopback address; never on by default.
     pub conformance_profile: bool,

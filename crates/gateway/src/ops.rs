@@ -33,16 +33,31 @@ fn upstreams_json(st: &AppState) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Readiness: `ready` when the store can be written and every upstream is up and listed;
+/// `degraded` (still 200: calls to the others work) when some upstream is down or unlisted;
+/// `unavailable` (503) when the gateway cannot serve at all: the store cannot be written, no
+/// upstream is listed yet, or it is shutting down.
 pub async fn ready(State(st): State<Arc<AppState>>) -> Response {
     let store = st.stores.lifecycle.probe_write().await;
-    let upstreams_ready = st
+    let catalog = st.catalog();
+    let unlisted = st.unlisted_upstreams();
+    let down: Vec<&str> = st
         .upstreams
         .iter()
-        .all(|u| u.state() == UpstreamState::Ready);
-    let catalog = st.catalog();
-    let ready = store.is_ok() && upstreams_ready && !st.is_shutting_down();
+        .filter(|u| u.state() != UpstreamState::Ready || unlisted.iter().any(|n| n == u.name()))
+        .map(|u| u.name())
+        .collect();
+    let nothing_listed = !st.upstreams.is_empty() && unlisted.len() == st.upstreams.len();
+    let status = if store.is_err() || st.is_shutting_down() || nothing_listed {
+        "unavailable"
+    } else if !down.is_empty() {
+        "degraded"
+    } else {
+        "ready"
+    };
     let body = json!({
-        "ready": ready,
+        "ready": status != "unavailable",
+        "status": status,
         "store": match &store {
             Ok(()) => "ok",
             Err(e) => {
@@ -52,14 +67,15 @@ pub async fn ready(State(st): State<Arc<AppState>>) -> Response {
         },
         "catalog": { "tools": catalog.len(), "hash": catalog.hash() },
         "upstreams": upstreams_json(&st),
+        "upstreamsDown": down,
         "shuttingDown": st.is_shutting_down(),
     });
-    let status = if ready {
-        StatusCode::OK
-    } else {
+    let code = if status == "unavailable" {
         StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
     };
-    (status, axum::Json(body)).into_response()
+    (code, axum::Json(body)).into_response()
 }
 
 /// The guard of `/api/...`: the same admission as the MCP endpoint.

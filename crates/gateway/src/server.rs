@@ -115,8 +115,6 @@ fn namespace_of(config: &Config, upstream: &str) -> String {
         .unwrap_or_else(|| upstream.to_string())
 }
 
-/// How long start-up waits for upstreams before serving without the missing ones.
-pub const STARTUP_WAIT: Duration = Duration::from_secs(20);
 
 /// Start the upstreams from config.
 pub fn start_upstreams(
@@ -172,24 +170,6 @@ pub async fn run(
     };
     let grace = config.server.shutdown_grace;
     let st = Arc::new(AppState::new(config, stores, ups, clock));
-    futures::future::join_all(st.upstreams.iter().map(|u| async move {
-        if let Err(e) = u.wait_ready(STARTUP_WAIT).await {
-            tracing::warn!(upstream = u.name(), error = %e, "upstream not ready at start");
-        }
-    }))
-    .await;
-    let (listings, missing) =
-        fetch_listings(&st.upstreams, |name| st.namespace(name).to_string()).await;
-    if let Err(e) = st.update_listings(listings) {
-        stop(&st).await;
-        return Err(StartError::Catalog(e.to_string()));
-    }
-    let catalog = st.catalog();
-    tracing::info!(
-        tools = catalog.len(),
-        catalog_hash = catalog.hash(),
-        "catalog loaded"
-    );
     let mut watchers = notify::spawn(&st, &shutdown);
     match checkpointer::start(st.clone(), shutdown.clone()) {
         Ok(h) => watchers.push(h),
@@ -200,13 +180,9 @@ pub async fn run(
         }
     }
     watchers.push(tokio::spawn(sweep_sessions(st.clone(), shutdown.clone())));
-    let refresher = (!missing.is_empty())
-        .then(|| tokio::spawn(refresh_until_complete(st.clone(), shutdown.clone())));
 
-    on_ready(&Running {
-        state: st.clone(),
-        addr,
-    });
+    // Serve at once: /health and /ready answer while the upstreams start, and each upstream's
+    // tools are callable as soon as it is listed.
     let app = router(st.clone());
     let drain = shutdown.clone();
     let st_flag = st.clone();
@@ -216,17 +192,49 @@ pub async fn run(
             tracing::debug!(error = %e, "TCP_NODELAY could not be set");
         }
     });
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        drain.cancelled().await;
-        st_flag.shutting_down.store(true, Ordering::Relaxed);
-        tracing::info!("shutdown requested; draining in-flight calls");
+    let server = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                drain.cancelled().await;
+                st_flag.shutting_down.store(true, Ordering::Relaxed);
+                tracing::info!("shutdown requested; draining in-flight calls");
+            })
+            .into_future(),
+    );
+
+    let missing = match list_upstreams_at_start(&st, &shutdown).await {
+        Ok(missing) => missing,
+        Err(e) => {
+            shutdown.cancel();
+            server.abort();
+            watchers.iter().for_each(|w| w.abort());
+            stop(&st).await;
+            return Err(e);
+        }
+    };
+    let catalog = st.catalog();
+    tracing::info!(
+        tools = catalog.len(),
+        catalog_hash = catalog.hash(),
+        missing = ?missing,
+        "catalog loaded"
+    );
+    let refresher = (!missing.is_empty())
+        .then(|| tokio::spawn(refresh_until_complete(st.clone(), shutdown.clone())));
+
+    on_ready(&Running {
+        state: st.clone(),
+        addr,
     });
     let deadline = async {
         shutdown.cancelled().await;
         tokio::time::sleep(grace).await;
     };
     let result = tokio::select! {
-        r = server => r.map_err(StartError::Serve),
+        r = server => match r {
+            Ok(r) => r.map_err(StartError::Serve),
+            Err(e) => Err(StartError::Serve(std::io::Error::other(e))),
+        },
         _ = deadline => {
             tracing::warn!(grace_ms = grace.as_millis() as u64, "drain deadline passed; in-flight calls are cut off");
             Ok(())
@@ -240,6 +248,47 @@ pub async fn run(
     }
     stop(&st).await;
     result
+}
+
+/// List each upstream as soon as it is ready, for up to `server.startup_wait`. Returns the upstreams
+/// still missing then (they join the catalog when they come up). Two upstreams offering the
+/// same name at start is a configuration error: start-up fails.
+async fn list_upstreams_at_start(
+    st: &Arc<AppState>,
+    shutdown: &CancellationToken,
+) -> Result<Vec<String>, StartError> {
+    let wait = st.config.server.startup_wait;
+    let mut pending = tokio::task::JoinSet::new();
+    for u in st.upstreams.clone() {
+        let namespace = st.namespace(u.name()).to_string();
+        pending.spawn(async move {
+            if let Err(e) = u.wait_ready(wait).await {
+                tracing::warn!(upstream = u.name(), error = %e, "upstream not ready at start");
+                return None;
+            }
+            match fetch_listing(&u, &namespace).await {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    tracing::warn!(upstream = u.name(), error = %e, "listing failed; its tools are not exposed");
+                    None
+                }
+            }
+        });
+    }
+    loop {
+        let next = tokio::select! {
+            n = pending.join_next() => n,
+            _ = shutdown.cancelled() => break,
+        };
+        match next {
+            None => break,
+            Some(Ok(Some(listing))) => st
+                .update_listings(vec![listing])
+                .map_err(|e| StartError::Catalog(e.to_string()))?,
+            Some(_) => {}
+        }
+    }
+    Ok(st.unlisted_upstreams())
 }
 
 async fn stop(st: &AppState) {

@@ -135,6 +135,32 @@ impl AppState {
         }
     }
 
+    /// The configured upstreams whose items are not in the catalog (not listed yet, or their
+    /// listing failed).
+    pub fn unlisted_upstreams(&self) -> Vec<String> {
+        let listings = self.listings.lock().unwrap_or_else(|p| p.into_inner());
+        self.upstreams
+            .iter()
+            .map(|u| u.name().to_string())
+            .filter(|n| !listings.contains_key(n))
+            .collect()
+    }
+
+    /// The unlisted upstream whose namespace `name` falls in, if any: what a call naming one of
+    /// its tools is refused for.
+    pub fn unlisted_upstream_for(&self, name: &str) -> Option<String> {
+        let unlisted = self.unlisted_upstreams();
+        self.config
+            .upstreams
+            .iter()
+            .filter(|u| unlisted.contains(&u.name) && !u.namespace.is_empty())
+            .find(|u| {
+                name.strip_prefix(u.namespace.as_str())
+                    .is_some_and(|rest| rest.starts_with('.'))
+            })
+            .map(|u| u.name.clone())
+    }
+
     /// The namespace of upstream `name` (its tools and prompts are `namespace.name`).
     pub fn namespace<'a>(&'a self, upstream: &'a str) -> &'a str {
         self.config

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use portcullis_gateway::server::{STARTUP_WAIT, load_catalog, start_upstreams};
+use portcullis_gateway::server::{load_catalog, start_upstreams};
 use serde_json::json;
 
 use super::{env_lookup, load_config, runtime};
@@ -37,7 +37,8 @@ pub fn run(cmd: ToolsCommand) -> ExitCode {
                 return ExitCode::from(EXIT_UNAVAILABLE);
             }
         };
-        futures::future::join_all(ups.iter().map(|u| u.wait_ready(STARTUP_WAIT))).await;
+        let wait = config.server.startup_wait;
+        futures::future::join_all(ups.iter().map(|u| u.wait_ready(wait))).await;
         let loaded = load_catalog(&ups, &config).await;
         futures::future::join_all(ups.iter().map(|u| u.shutdown())).await;
         let (catalog, missing) = match loaded {

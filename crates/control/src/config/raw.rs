@@ -30,6 +30,7 @@ pub(super) struct RawServer {
     pub sse_keep_alive: Option<String>,
     pub session_idle_timeout: Option<String>,
     pub max_sessions: Option<u64>,
+    pub startup_wait: Option<String>,
     pub conformance_profile: Option<bool>,
 }
 

@@ -231,6 +231,12 @@ pub(super) fn validate(
                 10_000
             }
         },
+        startup_wait: e.duration(
+            "server.startup_wait",
+            s.startup_wait.as_deref(),
+            Duration::from_secs(20),
+            Duration::from_secs(600),
+        ),
         conformance_profile: s.conformance_profile.unwrap_or(false),
     };
     if server.conformance_profile && !server.listen.ip().is_loopback() {

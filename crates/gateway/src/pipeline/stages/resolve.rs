@@ -31,6 +31,14 @@ impl Stage for Resolve {
             Requested::Gateway => return Ok(Step::Continue),
             Requested::Tool(name) => {
                 let Some(e) = catalog.get(name) else {
+                    if let Some(upstream) = st.unlisted_upstream_for(name) {
+                        return Ok(Step::Deny(Failure::new(
+                            ErrorCode::UpstreamUnavailable,
+                            format!(
+                                "upstream '{upstream}' is not available, so its tools are not listed"
+                            ),
+                        )));
+                    }
                     return Ok(unknown(ErrorCode::UnknownTool, "tool", name));
                 };
                 req.facts.class = Some(e.class);
