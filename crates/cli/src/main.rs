@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+
 /// Exit code for bad config or usage (EX_USAGE).
 pub const EXIT_CONFIG: u8 = 64;
 /// Exit code when the gateway cannot start (port taken, upstream unresolvable; EX_UNAVAILABLE).
@@ -25,7 +26,18 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version exit 0; a usage error exits 64 (EX_USAGE), as documented.
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
     let _ = rustls::crypto::ring::default_provider().install_default();
     commands::run(cli.command)
 }

@@ -14,7 +14,7 @@ use regex::Regex;
 
 use crate::SecretRef;
 
-pub use validate::CONFORMANCE_ROLE;
+pub use validate::{CONFORMANCE_ROLE, parse_listen};
 
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -17,10 +17,13 @@ pub enum KeysCommand {
     Create {
         #[command(flatten)]
         store: StoreArgs,
+        /// Tenant the key acts for (A-Z a-z 0-9 _ - . @, up to 128).
         #[arg(long)]
         tenant: String,
+        /// Agent name the key identifies, recorded in the ledger.
         #[arg(long)]
         agent: String,
+        /// Role from the config's [roles.NAME] tables; checked against them with --config.
         #[arg(long)]
         role: String,
         /// Lifetime, e.g. "30d", "12h".
@@ -125,6 +128,9 @@ pub fn run(cmd: KeysCommand) -> ExitCode {
                     known.sort();
                     eprintln!("error: role '{role}' is not defined in the config (roles: {known:?})");
                     return ExitCode::from(EXIT_CONFIG);
+                }
+                if config.is_none() {
+                    eprintln!("warning: without --config, role '{role}' was not checked against the roles the gateway knows; a key of an undefined role is refused on every call (policy_error)");
                 }
                 let result = create(s.as_ref(), &tenant, &agent, &role, expires_in).await;
                 s.close().await;

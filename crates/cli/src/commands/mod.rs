@@ -53,7 +53,11 @@ pub fn run(cmd: Command) -> ExitCode {
     }
 }
 
-/// Where the store is: `--data-dir`, else the config's `store.data_dir`.
+/// The data directory the quickstart and the default config use.
+pub const DEFAULT_DATA_DIR: &str = ".portcullis";
+
+/// Where the store is: `--data-dir`, else the config's `store.data_dir`, else `./.portcullis`
+/// if it exists.
 #[derive(Args, Clone)]
 pub struct StoreArgs {
     /// Config file (its store settings locate the data directory).
@@ -82,8 +86,13 @@ impl StoreArgs {
         let (dir, file) = match (&self.data_dir, &config) {
             (Some(d), c) => (d.clone(), c.as_ref().map(|c| c.store.sqlite_file.clone())),
             (None, Some(c)) => (c.store.data_dir.clone(), Some(c.store.sqlite_file.clone())),
+            (None, None) if Path::new(DEFAULT_DATA_DIR).is_dir() => {
+                (PathBuf::from(DEFAULT_DATA_DIR), None)
+            }
             (None, None) => {
-                eprintln!("error: give --config or --data-dir to find the store");
+                eprintln!(
+                    "error: give --config or --data-dir to find the store (./{DEFAULT_DATA_DIR} does not exist here)"
+                );
                 return Err(ExitCode::from(EXIT_CONFIG));
             }
         };

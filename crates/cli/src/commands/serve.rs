@@ -16,8 +16,9 @@ use crate::{EXIT_CONFIG, EXIT_UNAVAILABLE};
 pub struct ServeArgs {
     #[arg(long)]
     config: PathBuf,
-    /// Listen address (overrides server.listen), e.g. 127.0.0.1:0 for any free port.
-    #[arg(long)]
+    /// Listen address (overrides server.listen), e.g. 127.0.0.1:0 for any free port, or a host
+    /// name and port that resolves, e.g. localhost:8080.
+    #[arg(long, value_parser = portcullis_control::config::parse_listen)]
     listen: Option<SocketAddr>,
     /// Data directory (overrides store.data_dir).
     #[arg(long)]
@@ -26,8 +27,8 @@ pub struct ServeArgs {
 
 #[derive(Args)]
 pub struct QuickstartArgs {
-    /// Listen address.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// Listen address (an IP and port, or a host name and port that resolves).
+    #[arg(long, default_value = "127.0.0.1:8080", value_parser = portcullis_control::config::parse_listen)]
     listen: SocketAddr,
     /// Data directory for keys and the ledger.
     #[arg(long, default_value = ".portcullis")]
@@ -53,10 +54,18 @@ pub fn quickstart(a: QuickstartArgs) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    start(config, Some(a.listen), Some(a.data_dir), Some(Quickstart))
+    let data_dir = a.data_dir.clone();
+    start(
+        config,
+        Some(a.listen),
+        Some(a.data_dir),
+        Some(Quickstart { data_dir }),
+    )
 }
 
-struct Quickstart;
+struct Quickstart {
+    data_dir: PathBuf,
+}
 
 fn start(
     mut config: Config,
@@ -104,9 +113,9 @@ fn start(
             Ok(s) => s,
             Err(code) => return code,
         };
-        let quick_key = match quick {
-            Some(Quickstart) => match super::keys::quickstart_key(store.as_ref()).await {
-                Ok(k) => Some(k),
+        let quick_key = match &quick {
+            Some(q) => match super::keys::quickstart_key(store.as_ref()).await {
+                Ok(k) => Some((k, q.data_dir.clone())),
                 Err(e) => {
                     eprintln!("error: cannot create the quickstart key: {e}");
                     return ExitCode::from(EXIT_UNAVAILABLE);
@@ -130,8 +139,8 @@ fn start(
             |running| {
                 let url = format!("http://{}{}", running.addr, base_path);
                 println!("portcullis listening on {url}");
-                if let Some(key) = &quick_key {
-                    print_quickstart(&url, key);
+                if let Some((key, data_dir)) = &quick_key {
+                    print_quickstart(&url, key, data_dir);
                 }
             },
         )
@@ -146,7 +155,7 @@ fn start(
     })
 }
 
-fn print_quickstart(url: &str, key: &Option<String>) {
+fn print_quickstart(url: &str, key: &Option<String>, data_dir: &Path) {
     match key {
         Some(k) => println!(
             "\nA new agent key was created (tenant demo, agent quickstart, role agent).\n\
@@ -157,7 +166,8 @@ fn print_quickstart(url: &str, key: &Option<String>) {
         ),
         None => println!(
             "\nThe quickstart key was created on an earlier run and is not shown again.\n\
-             Create another with:\n    portcullis keys create --data-dir <DATA_DIR> --tenant demo --agent me --role agent\n"
+             Create another with:\n    portcullis keys create --data-dir {} --tenant demo --agent me --role agent\n",
+            data_dir.display()
         ),
     }
     std::io::Write::flush(&mut std::io::stdout()).ok();

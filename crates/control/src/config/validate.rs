@@ -130,13 +130,10 @@ pub(super) fn validate(
 
     // [server]
     let s = raw.server;
-    let listen: SocketAddr = match s.listen.as_deref().unwrap_or("127.0.0.1:8080").parse() {
+    let listen: SocketAddr = match parse_listen(s.listen.as_deref().unwrap_or("127.0.0.1:8080")) {
         Ok(a) => a,
-        Err(_) => {
-            e.add(
-                "server.listen",
-                "must be an IP address and port, e.g. \"127.0.0.1:8080\"",
-            );
+        Err(why) => {
+            e.add("server.listen", why);
             SocketAddr::from(([127, 0, 0, 1], 8080))
         }
     };
@@ -560,4 +557,22 @@ fn validate_upstream(
         max_response_bytes,
         protocol_version,
     })
+}
+
+/// A listen address: an IP and port (`127.0.0.1:8080`, `[::1]:8080`), or a host name and port
+/// that resolves (`localhost:8080`: its first IPv4 address, else its first address).
+pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(a) = text.parse() {
+        return Ok(a);
+    }
+    let expected = "must be an address and port: an IP (\"127.0.0.1:8080\", \"[::1]:8080\") or a host name that resolves (\"localhost:8080\")";
+    let resolved: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(text)
+        .map_err(|e| format!("{expected}; '{}' does not resolve: {e}", text.escape_default()))?
+        .collect();
+    resolved
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(resolved.first())
+        .copied()
+        .ok_or_else(|| format!("{expected}; '{}' resolves to no address", text.escape_default()))
 }
