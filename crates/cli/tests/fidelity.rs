@@ -397,42 +397,6 @@ async fn input_rounds_are_bound_to_their_caller_and_request() {
     assert_eq!(decisions, 1, "the retry continues the decided call");
 }
 
-/// Read SSE events from `resp` until `until` matches one; returns their JSON and the last id.
-async fn read_events(
-    resp: &mut reqwest::Response,
-    until: impl Fn(&Value) -> bool,
-) -> (Vec<Value>, Option<String>) {
-    let mut buf = String::new();
-    let mut events = Vec::new();
-    let mut last_id = None;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while tokio::time::Instant::now() < deadline {
-        let chunk = match tokio::time::timeout(Duration::from_secs(15), resp.chunk()).await {
-            Ok(Ok(Some(c))) => c,
-            _ => break,
-        };
-        buf.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buf.find("\n\n") {
-            let event: String = buf.drain(..end + 2).collect();
-            for line in event.lines() {
-                if let Some(id) = line.strip_prefix("id: ") {
-                    last_id = Some(id.to_string());
-                }
-                if let Some(data) = line.strip_prefix("data: ")
-                    && let Ok(v) = serde_json::from_str::<Value>(data)
-                {
-                    let done = until(&v);
-                    events.push(v);
-                    if done {
-                        return (events, last_id);
-                    }
-                }
-            }
-        }
-    }
-    (events, last_id)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_legacy_stream_resumes_with_last_event_id() {
     let s = setup();
