@@ -11,8 +11,6 @@ mod common;
 #[path = "../../demo-server/tests/common/mod.rs"]
 mod sdk;
 
-use std::time::Duration;
-
 use common::*;
 use rmcp::model::{
     CallToolRequestParams, CompleteRequestParams, GetPromptRequestParams, LoggingLevel,
@@ -478,7 +476,21 @@ async fn a_modern_listen_stream_gets_what_it_opted_in_to() {
         ack[0]["params"]["notifications"]["resourceSubscriptions"][0],
         "test://watched-resource"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The upstream subscription's outcome is recorded once the upstream has answered it.
+    let cid = stream.headers()["x-correlation-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    wait_for_record(
+        &s.gw.db_path(),
+        "the upstream subscription's outcome",
+        |r| {
+            r["correlation_id"] == cid.as_str()
+                && r["kind"] == "outcome"
+                && r["method"] == "resources/subscribe"
+        },
+    )
+    .await;
     for name in ["conf.trigger_resource_updated", "conf.trigger_list_changed"] {
         let r = modern_call(
             &s.gw.url,
