@@ -43,16 +43,23 @@ async fn the_decision_record_is_durable_before_the_upstream_sees_the_call() {
     }
 }
 
-#[tokio::test]
-async fn when_the_store_cannot_be_written_calls_are_refused_and_not_forwarded() {
+/// A gateway (short store busy timeout) with a session of `role`, and a second connection
+/// holding its database locked until it rolls back.
+async fn locked_store(role: &str) -> (Gateway, String, String, rusqlite::Connection) {
     let gw = Gateway::start(
         &demo_config("enforce", "")
             .replace("[policy]", "[store]\nbusy_timeout = \"200ms\"\n\n[policy]"),
     );
-    let (_, key) = gw.key("agent", &[]);
+    let (_, key) = gw.key(role, &[]);
     let sid = initialize(&gw.url, &key).await;
     let lock = rusqlite::Connection::open(gw.db_path()).unwrap();
     lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    (gw, key, sid, lock)
+}
+
+#[tokio::test]
+async fn when_the_store_cannot_be_written_calls_are_refused_and_not_forwarded() {
+    let (gw, key, sid, lock) = locked_store("agent").await;
     let r = call(
         &gw.url,
         &key,
@@ -86,6 +93,50 @@ async fn when_the_store_cannot_be_written_calls_are_refused_and_not_forwarded() 
     assert!(
         metrics.contains("portcullis_audit_failures_total 2"),
         "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_store_failure_reaches_clients_without_its_internal_text() {
+    let (gw, key, sid, lock) = locked_store("reader").await;
+    let legacy = call(&gw.url, &key, &sid, "demo.echo", json!({"text": "x"}), None).await;
+    let modern = modern(
+        &gw.url,
+        &key,
+        "tools/call",
+        json!({"name": "demo.echo", "arguments": {"text": "x"}}),
+        &[],
+    )
+    .await;
+    let ready = http()
+        .get(format!("{}/ready", gw.base))
+        .send()
+        .await
+        .unwrap();
+    let ready_status = ready.status().as_u16();
+    let ready: serde_json::Value = ready.json().await.unwrap();
+    lock.execute_batch("ROLLBACK").unwrap();
+    drop(lock);
+
+    for r in [&legacy, &modern] {
+        assert_eq!(r.error_code(), Some("audit_unavailable"), "{:?}", r.body);
+    }
+    assert_eq!(ready_status, 503, "{ready}");
+    assert_eq!(ready["store"], "unavailable", "{ready}");
+    let private = [
+        "database is locked".to_string(),
+        "portcullis.db".to_string(),
+        gw.dir.path().display().to_string(),
+    ];
+    for body in [&legacy.body, &modern.body, &ready] {
+        let text = body.to_string();
+        for p in &private {
+            assert!(!text.contains(p.as_str()), "{p:?} reached a client: {text}");
+        }
+    }
+    assert!(
+        gw.logs().contains("database is locked"),
+        "the cause is logged for the operator"
     );
 }
 

@@ -77,9 +77,11 @@ async fn a_sigkill_under_load_loses_no_answered_call_and_the_ledger_verifies() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let before = answered.lock().unwrap().len();
-    assert!(before > 100, "too little load before the kill: {before}");
+    // Kill under load: once many calls were answered, while the workers keep calling.
+    wait_for("100 answered calls", Duration::from_secs(60), || {
+        (answered.lock().unwrap().len() >= 100).then_some(())
+    })
+    .await;
     let gw = tokio::task::spawn_blocking(move || gw.kill_and_restart())
         .await
         .unwrap();

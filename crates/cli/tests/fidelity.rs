@@ -11,8 +11,6 @@ mod common;
 #[path = "../../demo-server/tests/common/mod.rs"]
 mod sdk;
 
-use std::time::Duration;
-
 use common::*;
 use rmcp::model::{
     CallToolRequestParams, CompleteRequestParams, GetPromptRequestParams, LoggingLevel,
@@ -397,42 +395,6 @@ async fn input_rounds_are_bound_to_their_caller_and_request() {
     assert_eq!(decisions, 1, "the retry continues the decided call");
 }
 
-/// Read SSE events from `resp` until `until` matches one; returns their JSON and the last id.
-async fn read_events(
-    resp: &mut reqwest::Response,
-    until: impl Fn(&Value) -> bool,
-) -> (Vec<Value>, Option<String>) {
-    let mut buf = String::new();
-    let mut events = Vec::new();
-    let mut last_id = None;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while tokio::time::Instant::now() < deadline {
-        let chunk = match tokio::time::timeout(Duration::from_secs(15), resp.chunk()).await {
-            Ok(Ok(Some(c))) => c,
-            _ => break,
-        };
-        buf.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buf.find("\n\n") {
-            let event: String = buf.drain(..end + 2).collect();
-            for line in event.lines() {
-                if let Some(id) = line.strip_prefix("id: ") {
-                    last_id = Some(id.to_string());
-                }
-                if let Some(data) = line.strip_prefix("data: ")
-                    && let Ok(v) = serde_json::from_str::<Value>(data)
-                {
-                    let done = until(&v);
-                    events.push(v);
-                    if done {
-                        return (events, last_id);
-                    }
-                }
-            }
-        }
-    }
-    (events, last_id)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_legacy_stream_resumes_with_last_event_id() {
     let s = setup();
@@ -514,7 +476,21 @@ async fn a_modern_listen_stream_gets_what_it_opted_in_to() {
         ack[0]["params"]["notifications"]["resourceSubscriptions"][0],
         "test://watched-resource"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The upstream subscription's outcome is recorded once the upstream has answered it.
+    let cid = stream.headers()["x-correlation-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    wait_for_record(
+        &s.gw.db_path(),
+        "the upstream subscription's outcome",
+        |r| {
+            r["correlation_id"] == cid.as_str()
+                && r["kind"] == "outcome"
+                && r["method"] == "resources/subscribe"
+        },
+    )
+    .await;
     for name in ["conf.trigger_resource_updated", "conf.trigger_list_changed"] {
         let r = modern_call(
             &s.gw.url,

@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 use serde_json::json;
 
@@ -43,17 +45,27 @@ async fn keys_are_checked_on_every_request() {
     assert_eq!(r.status, 200, "X-MCP-KEY is accepted: {:?}", r.body);
 
     let (_, short) = gw.key("reader", &["--expires-in", "1s"]);
+    let first = post_raw(&gw.url, Some(&short), None, init.clone(), &[]).await;
     assert_eq!(
-        post_raw(&gw.url, Some(&short), None, init.clone(), &[])
-            .await
-            .status,
-        200
+        first.status, 200,
+        "accepted before it expires: {:?}",
+        first.body
     );
-    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
-    let r = post_raw(&gw.url, Some(&short), None, init.clone(), &[]).await;
+    let (url, short, body) = (gw.url.as_str(), short.as_str(), init.as_str());
+    let r = wait_for_async(
+        "the one-second key to expire",
+        Duration::from_secs(10),
+        || async move {
+            let r = post_raw(url, Some(short), None, body.to_string(), &[]).await;
+            (r.status != 200).then_some(r)
+        },
+    )
+    .await;
     assert_eq!(
         (r.status, r.error_code()),
-        (401, Some("credential_expired"))
+        (401, Some("credential_expired")),
+        "{:?}",
+        r.body
     );
 
     let (id, revokable) = gw.key("reader", &[]);

@@ -20,7 +20,10 @@ async fn sigterm_lets_in_flight_calls_finish_then_stops_the_children() {
     let inflight = tokio::spawn(async move {
         call(&url, &admin, &sid, "demo.slow", json!({"ms": 1500}), None).await
     });
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    wait_for_record(&gw.db_path(), "the slow call's decision record", |r| {
+        r["kind"] == "decision" && r["tool"] == "demo.slow"
+    })
+    .await;
     let children = children_of(gw.child.id());
     assert!(!children.is_empty(), "the demo upstream runs as a child");
     let t0 = Instant::now();

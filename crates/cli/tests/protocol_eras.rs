@@ -11,52 +11,6 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
 
-const MODERN: &str = "2026-07-28";
-
-fn modern_meta() -> Value {
-    json!({
-        "io.modelcontextprotocol/protocolVersion": MODERN,
-        "io.modelcontextprotocol/clientCapabilities": {},
-        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
-    })
-}
-
-/// A modern request with its mirrored headers; `overrides` replace or drop (empty value)
-/// headers.
-async fn modern(
-    url: &str,
-    key: &str,
-    method: &str,
-    mut params: Value,
-    overrides: &[(&str, &str)],
-) -> Reply {
-    params["_meta"] = modern_meta();
-    let body = json!({"jsonrpc": "2.0", "id": 9, "method": method, "params": params});
-    let name = params
-        .get("name")
-        .or_else(|| params.get("uri"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let mut headers: Vec<(String, String)> = vec![
-        ("mcp-protocol-version".into(), MODERN.into()),
-        ("mcp-method".into(), method.into()),
-    ];
-    if let Some(n) = name {
-        headers.push(("mcp-name".into(), n));
-    }
-    for (k, v) in overrides {
-        headers.retain(|(h, _)| h != k);
-        if !v.is_empty() {
-            headers.push((k.to_string(), v.to_string()));
-        }
-    }
-    let pairs: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    post_raw(url, Some(key), None, body.to_string(), &pairs).await
-}
-
 #[tokio::test]
 async fn a_stateless_sdk_client_lists_and_calls_without_a_session() {
     let gw = Gateway::start(&demo_config("read-only", ""));

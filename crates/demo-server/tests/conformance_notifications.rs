@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{connect, eventually, start_server};
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, ClientRequest, ProtocolVersion, SubscribeRequestParams,
@@ -97,16 +95,14 @@ async fn cancellation_reaches_the_tool() {
         .send_request_with_option(request, PeerRequestOptions::no_options())
         .await
         .unwrap();
-    // Let the call reach the tool, then cancel it.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Cancel once the call has reached the tool.
+    let logged = |data: Value| {
+        let seen = seen.clone();
+        move || seen.seen().logs.iter().any(|l| l.data == data)
+    };
+    assert!(eventually(logged(json!({"waiting": "t1"}))).await);
     handle.cancel(Some("test".into())).await.unwrap();
-    let cancelled = eventually(|| {
-        seen.seen()
-            .logs
-            .iter()
-            .any(|l| l.data == json!({"cancelled": "t1"}))
-    })
-    .await;
+    let cancelled = eventually(logged(json!({"cancelled": "t1"}))).await;
     assert!(cancelled, "logs: {:?}", seen.seen().logs);
     client.cancel().await.unwrap();
 }

@@ -361,6 +361,38 @@ pub fn ledger(db: &Path) -> Vec<Value> {
     })
 }
 
+/// Poll `check` every 20 ms until it gives a value, for at most `within`; panics naming `what`
+/// if it never does. For waiting on a state the test can observe, never a fixed sleep.
+pub async fn wait_for_async<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    within: Duration,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {within:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// [`wait_for_async`] for a check that needs no awaiting.
+pub async fn wait_for<T>(what: &str, within: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    wait_for_async(what, within, || std::future::ready(check())).await
+}
+
+/// Wait (up to 10 s) until the ledger holds a record `matches` accepts; returns it.
+pub async fn wait_for_record(db: &Path, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
+    wait_for(what, Duration::from_secs(10), || {
+        ledger_now(db).into_iter().find(|r| matches(r))
+    })
+    .await
+}
+
 /// The ledger's records once `settled` holds of them, or as they are after 5 s.
 pub fn ledger_until(db: &Path, settled: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
@@ -385,6 +417,167 @@ pub fn ledger_now(db: &Path) -> Vec<Value> {
         .unwrap()
         .map(|b| serde_json::from_slice(&b.unwrap()).unwrap())
         .collect()
+}
+
+/// Read SSE events from `resp` until `until` matches one (or 15 s pass); returns their JSON and
+/// the last event id.
+pub async fn read_events(
+    resp: &mut reqwest::Response,
+    until: impl Fn(&Value) -> bool,
+) -> (Vec<Value>, Option<String>) {
+    let mut buf = String::new();
+    let mut events = Vec::new();
+    let mut last_id = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while tokio::time::Instant::now() < deadline {
+        let chunk = match tokio::time::timeout(Duration::from_secs(15), resp.chunk()).await {
+            Ok(Ok(Some(c))) => c,
+            _ => break,
+        };
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let event: String = buf.drain(..end + 2).collect();
+            for line in event.lines() {
+                if let Some(id) = line.strip_prefix("id: ") {
+                    last_id = Some(id.to_string());
+                }
+                if let Some(data) = line.strip_prefix("data: ")
+                    && let Ok(v) = serde_json::from_str::<Value>(data)
+                {
+                    let done = until(&v);
+                    events.push(v);
+                    if done {
+                        return (events, last_id);
+                    }
+                }
+            }
+        }
+    }
+    (events, last_id)
+}
+
+/// The revision of the stateless era.
+pub const MODERN: &str = "2026-07-28";
+
+/// The `_meta` every 2026-07-28 request carries.
+pub fn modern_meta() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+    })
+}
+
+/// A 2026-07-28 request with its mirrored headers (`Mcp-Name` from `params.name` or
+/// `params.uri`); `modern_meta` is added to whatever `_meta` `params` has. `overrides`
+/// replace or drop (empty value) headers.
+pub async fn modern(
+    url: &str,
+    key: &str,
+    method: &str,
+    mut params: Value,
+    overrides: &[(&str, &str)],
+) -> Reply {
+    let mut meta = modern_meta();
+    if let Some(Value::Object(extra)) = params.get("_meta") {
+        for (k, v) in extra {
+            meta[k] = v.clone();
+        }
+    }
+    params["_meta"] = meta;
+    let body = json!({"jsonrpc": "2.0", "id": 9, "method": method, "params": params});
+    let name = params
+        .get("name")
+        .or_else(|| params.get("uri"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let mut headers: Vec<(String, String)> = vec![
+        ("mcp-protocol-version".into(), MODERN.into()),
+        ("mcp-method".into(), method.into()),
+    ];
+    if let Some(n) = name {
+        headers.push(("mcp-name".into(), n));
+    }
+    for (k, v) in overrides {
+        headers.retain(|(h, _)| h != k);
+        if !v.is_empty() {
+            headers.push((k.to_string(), v.to_string()));
+        }
+    }
+    let pairs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    post_raw(url, Some(key), None, body.to_string(), &pairs).await
+}
+
+/// POST `body` to `/mcp` over a plain TCP connection, with exactly the header lines given
+/// (repeats included, which HTTP clients merge or refuse) plus `Content-Length` and
+/// `Connection: close`.
+pub async fn raw_post(base: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut req = String::from("POST /mcp HTTP/1.1\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ));
+    let exchange = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.unwrap();
+        out
+    };
+    let out = tokio::time::timeout(Duration::from_secs(30), exchange)
+        .await
+        .expect("the gateway answered");
+    let text = String::from_utf8_lossy(&out).to_string();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let payload = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    let mut map = reqwest::header::HeaderMap::new();
+    for (k, v) in head.lines().skip(1).filter_map(|l| l.split_once(':')) {
+        if let (Ok(k), Ok(v)) = (
+            reqwest::header::HeaderName::from_bytes(k.trim().as_bytes()),
+            reqwest::header::HeaderValue::from_str(v.trim()),
+        ) {
+            map.append(k, v);
+        }
+    }
+    Reply {
+        status,
+        headers: map,
+        body: serde_json::from_str(&payload).unwrap_or(Value::String(payload)),
+    }
+}
+
+/// The payload of a chunked HTTP/1.1 body.
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
 }
 
 /// The gateway's `/metrics` text.

@@ -33,7 +33,8 @@ pub struct WaitParams {
     /// How long to wait for a cancellation, in milliseconds (at most 60000).
     #[schemars(range(min = 0, max = 60000))]
     pub ms: u64,
-    /// A label echoed in the log notification sent when the call is cancelled.
+    /// A label echoed in the log notifications sent when the call starts waiting and when it
+    /// is cancelled.
     pub tag: String,
 }
 
@@ -80,7 +81,7 @@ impl ConformanceServer {
     }
 
     #[tool(
-        description = "Wait up to `ms` milliseconds for the call to be cancelled. On notifications/cancelled, send a notice log notification {\"cancelled\": tag} (the call's result is then dropped, as the protocol wants); otherwise reply \"not cancelled\".",
+        description = "Send a notice log notification {\"waiting\": tag}, then wait up to `ms` milliseconds for the call to be cancelled. On notifications/cancelled, send a notice log notification {\"cancelled\": tag} (the call's result is then dropped, as the protocol wants); otherwise reply \"not cancelled\".",
         annotations(read_only_hint = true)
     )]
     async fn wait_for_cancellation(
@@ -89,6 +90,9 @@ impl ConformanceServer {
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
         let ms = p.ms.min(MAX_WAIT_MS);
+        // Tells the client the call reached the tool, so a test can cancel it then.
+        self.log(&ctx, LoggingLevel::Notice, json!({ "waiting": p.tag }))
+            .await;
         tokio::select! {
             () = ctx.ct.cancelled() => {
                 self.log(&ctx, LoggingLevel::Notice, json!({ "cancelled": p.tag })).await;
