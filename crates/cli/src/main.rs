@@ -8,7 +8,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-
 /// Exit code for bad config or usage (EX_USAGE).
 pub const EXIT_CONFIG: u8 = 64;
 /// Exit code when the gateway cannot start (port taken, upstream unresolvable; EX_UNAVAILABLE).

@@ -166,15 +166,12 @@ async fn one_correlation_id_in_response_ledger_and_logs_and_secrets_redacted() {
         assert!(!preview.contains(s), "{s} in {preview}");
     }
     assert_eq!(recs[0]["args_hash"].as_str().unwrap().len(), 64);
-    let logs = gw.logs();
-    let line = logs
-        .lines()
-        .find(|l| l.contains(&cid) && l.contains("demo.echo"))
-        .expect("log line with the correlation id");
-    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    let v = gw.request_log(&cid);
+    assert_eq!(v["tool"], "demo.echo");
     assert_eq!(v["decision"], "allow");
     assert_eq!(v["principal"], "t1/agent-reader");
     assert!(v["latency_ms"].is_number());
+    let logs = gw.logs();
     assert!(
         !logs.contains(&key),
         "the caller's key never reaches the logs"

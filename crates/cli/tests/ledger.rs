@@ -450,7 +450,7 @@ fn audit_command_arguments_are_checked() {
     // Each runs as `portcullis audit <args> --data-dir <data>`.
     let cases: &[(&[&str], i32)] = &[
         (&["proof", "inclusion", "--seq", "999999"], 64),
-        (&["proof", "inclusion", "--seq", "-1"], 2),
+        (&["proof", "inclusion", "--seq", "-1"], 64),
         (
             &["proof", "inclusion", "--seq", "0", "--size", "999999"],
             64,

@@ -86,7 +86,11 @@ async fn a_write_is_dry_run_by_default_and_forwards_nothing() {
     )
     .await;
     assert_eq!(r.status, 200);
-    assert!(r.body["result"].get("structuredContent").is_none(), "{:?}", r.body);
+    assert!(
+        r.body["result"].get("structuredContent").is_none(),
+        "{:?}",
+        r.body
+    );
     assert_eq!(r.body["result"]["isError"], true, "the tool did not run");
     let sc = &r.body["result"]["_meta"]["io.portcullis/dryRun"];
     assert_eq!(sc["dryRun"], true, "{:?}", r.body);

@@ -199,7 +199,6 @@ async fn a_repeated_dry_run_header_never_runs_a_write_live() {
 }
 
 #[tokio::test]
-#[ignore = "gateway bug: a repeated X-Portcullis-Dry-Run is refused as a JSON-RPC error with HTTP 200, every other repeated header with HTTP 400"]
 async fn a_repeated_dry_run_header_is_an_http_400() {
     let (gw, _, bearer, sid) = session("agent").await;
     let r = live_write(&gw, &bearer, &sid, "twice", true).await;

@@ -115,7 +115,6 @@ fn namespace_of(config: &Config, upstream: &str) -> String {
         .unwrap_or_else(|| upstream.to_string())
 }
 
-
 /// Start the upstreams from config.
 pub fn start_upstreams(
     config: &Config,

@@ -32,7 +32,10 @@ pub const SYSTEM_PATH: [&str; 6] = [
 /// The environment a stdio child starts from (its `env` table is added over it).
 pub fn base_env(command: &Path, env: EnvLookup<'_>) -> Vec<(String, String)> {
     let mut dirs: Vec<String> = Vec::new();
-    let own = command.parent().and_then(Path::to_str).filter(|d| !d.is_empty());
+    let own = command
+        .parent()
+        .and_then(Path::to_str)
+        .filter(|d| !d.is_empty());
     for d in own.into_iter().chain(SYSTEM_PATH) {
         if !dirs.iter().any(|x| x == d) {
             dirs.push(d.to_string());
@@ -42,7 +45,10 @@ pub fn base_env(command: &Path, env: EnvLookup<'_>) -> Vec<(String, String)> {
     if let Some(home) = env("HOME") {
         out.push(("HOME".into(), home));
     }
-    out.push(("LANG".into(), env("LANG").unwrap_or_else(|| "C.UTF-8".into())));
+    out.push((
+        "LANG".into(),
+        env("LANG").unwrap_or_else(|| "C.UTF-8".into()),
+    ));
     out
 }
 

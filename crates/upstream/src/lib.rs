@@ -100,7 +100,9 @@ pub(crate) struct Inner {
 impl Inner {
     pub(crate) fn set_state(&self, s: UpstreamState) {
         self.state.store(s as u8, Ordering::SeqCst);
-        let _ = self.state_tx.send(s);
+        // send_replace: the value must change even when nobody is subscribed yet, or a later
+        // wait_ready would wait for a state the upstream already reached.
+        self.state_tx.send_replace(s);
     }
 
     pub(crate) fn set_conn(&self, c: Option<Conn>) {

@@ -319,3 +319,20 @@ async fn a_missing_program_keeps_restarting_and_never_becomes_ready() {
     ));
     u.shutdown().await;
 }
+
+#[tokio::test]
+async fn waiting_for_an_upstream_that_is_already_ready_returns_at_once() {
+    // Nobody waits while it starts: the state must still read Ready to a late waiter.
+    let u = Upstream::start(spec("good", 5000, 1 << 20));
+    for _ in 0..500 {
+        if u.state() == UpstreamState::Ready {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(u.state(), UpstreamState::Ready);
+    u.wait_ready(Duration::from_millis(500))
+        .await
+        .expect("a late waiter sees the state the upstream reached");
+    u.shutdown().await;
+}

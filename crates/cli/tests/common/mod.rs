@@ -68,10 +68,19 @@ impl Gateway {
     }
 
     pub fn try_start(config_text: &str) -> Result<Gateway, String> {
+        Self::try_start_with_env(config_text, &[])
+    }
+
+    /// Start with these variables added to the gateway's own environment.
+    pub fn start_with_env(config_text: &str, env: &[(&str, &str)]) -> Gateway {
+        Self::try_start_with_env(config_text, env).expect("gateway did not start")
+    }
+
+    fn try_start_with_env(config_text: &str, env: &[(&str, &str)]) -> Result<Gateway, String> {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("portcullis.toml");
         std::fs::write(&config, config_text).unwrap();
-        Self::spawn(dir, config)
+        Self::spawn(dir, config, env)
     }
 
     /// Kill the process (SIGKILL, no shutdown) and start it again on the same data.
@@ -79,10 +88,14 @@ impl Gateway {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-        Self::spawn(dir, self.config.clone()).expect("gateway did not restart")
+        Self::spawn(dir, self.config.clone(), &[]).expect("gateway did not restart")
     }
 
-    fn spawn(dir: tempfile::TempDir, config: PathBuf) -> Result<Gateway, String> {
+    fn spawn(
+        dir: tempfile::TempDir,
+        config: PathBuf,
+        env: &[(&str, &str)],
+    ) -> Result<Gateway, String> {
         let stderr = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -93,6 +106,7 @@ impl Gateway {
             .arg(&config)
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path().join("data"))
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()

@@ -290,12 +290,21 @@ fn listen_takes_an_ip_or_a_host_name_that_resolves() {
         parse_listen("127.0.0.1:9000").unwrap(),
         "127.0.0.1:9000".parse().unwrap()
     );
-    assert_eq!(parse_listen("[::1]:9000").unwrap(), "[::1]:9000".parse().unwrap());
+    assert_eq!(
+        parse_listen("[::1]:9000").unwrap(),
+        "[::1]:9000".parse().unwrap()
+    );
     let a = parse_listen("localhost:9000").unwrap();
     assert!(a.ip().is_loopback() && a.port() == 9000, "{a}");
     let c = load("[server]\nlisten = \"localhost:8081\"\n").unwrap();
     assert!(c.server.listen.ip().is_loopback());
-    for bad in ["localhost", "8080", "no-such-host.invalid:80", "127.0.0.1:99999", ""] {
+    for bad in [
+        "localhost",
+        "8080",
+        "no-such-host.invalid:80",
+        "127.0.0.1:99999",
+        "",
+    ] {
         let e = parse_listen(bad).unwrap_err();
         assert!(e.contains("must be an address and port"), "{bad}: {e}");
     }

@@ -567,12 +567,22 @@ pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
     }
     let expected = "must be an address and port: an IP (\"127.0.0.1:8080\", \"[::1]:8080\") or a host name that resolves (\"localhost:8080\")";
     let resolved: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(text)
-        .map_err(|e| format!("{expected}; '{}' does not resolve: {e}", text.escape_default()))?
+        .map_err(|e| {
+            format!(
+                "{expected}; '{}' does not resolve: {e}",
+                text.escape_default()
+            )
+        })?
         .collect();
     resolved
         .iter()
         .find(|a| a.is_ipv4())
         .or(resolved.first())
         .copied()
-        .ok_or_else(|| format!("{expected}; '{}' resolves to no address", text.escape_default()))
+        .ok_or_else(|| {
+            format!(
+                "{expected}; '{}' resolves to no address",
+                text.escape_default()
+            )
+        })
 }

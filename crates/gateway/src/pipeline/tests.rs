@@ -614,7 +614,10 @@ async fn every_engine_must_allow_and_the_preview_asks_them() {
         Decided::Answered(Ok(v)) => v,
         _ => panic!("previewed"),
     };
-    assert_eq!(preview["_meta"]["io.portcullis/dryRun"]["liveCallWouldBeAllowed"], true);
+    assert_eq!(
+        preview["_meta"]["io.portcullis/dryRun"]["liveCallWouldBeAllowed"],
+        true
+    );
     st.engines = Engines::new(vec![roles, Arc::new(NoLiveCalls)]);
     let st = Arc::new(st);
     let preview = match tool(&st, "writer", "demo.write", false).await {
