@@ -14,7 +14,7 @@ use regex::Regex;
 
 use crate::SecretRef;
 
-pub use validate::{CONFORMANCE_ROLE, parse_listen};
+pub use validate::{CONFORMANCE_ROLE, parse_listen, resolve_path};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -187,8 +187,18 @@ impl Config {
                 message: format!("not UTF-8: {e}"),
             }])
         })?;
-        let raw = raw::parse(text)?;
-        validate::validate(raw, bytes, base_dir)
+        let (raw, mut errors) = raw::parse(text);
+        let Some(raw) = raw else {
+            return Err(ConfigError::Invalid(errors));
+        };
+        match validate::validate(raw, bytes, base_dir) {
+            Ok(config) if errors.is_empty() => Ok(config),
+            Ok(_) => Err(ConfigError::Invalid(errors)),
+            Err(e) => {
+                errors.extend(e.errors());
+                Err(ConfigError::Invalid(errors))
+            }
+        }
     }
 
     /// The mode in force: read-only whenever `demo_mode` is on.

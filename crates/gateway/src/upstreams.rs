@@ -63,8 +63,7 @@ fn resolve_command(
     }
     let candidate = |p: PathBuf| p.is_file().then_some(p);
     if command.contains('/') {
-        let p = PathBuf::from(command);
-        let p = if p.is_absolute() { p } else { base_dir.join(p) };
+        let p = portcullis_control::config::resolve_path(base_dir, command);
         return candidate(p.clone())
             .ok_or_else(|| format!("command {} does not exist", p.display()));
     }
@@ -72,6 +71,52 @@ fn resolve_command(
     std::env::split_paths(&path)
         .find_map(|dir| candidate(dir.join(command)))
         .ok_or_else(|| format!("command '{command}' is not in PATH"))
+}
+
+/// Every problem starting upstream number `index` would hit — a command that cannot be found, a
+/// working directory that is not one, a secret reference that does not resolve — as (field,
+/// message) pairs, without starting anything. `check-config` reports them all at once.
+pub fn problems(
+    cfg: &UpstreamConfig,
+    index: usize,
+    base_dir: &Path,
+    self_exe: &Path,
+    env: EnvLookup<'_>,
+) -> Vec<(String, String)> {
+    let f = |k: &str| format!("upstreams[{index}].{k}");
+    let mut out = Vec::new();
+    match &cfg.transport {
+        Transport::Stdio {
+            command,
+            env: vars,
+            cwd,
+            ..
+        } => {
+            if let Err(m) = resolve_command(command, base_dir, self_exe, env) {
+                out.push((f("command"), m));
+            }
+            if let Some(dir) = cwd
+                && !dir.is_dir()
+            {
+                out.push((f("cwd"), format!("{} is not a directory", dir.display())));
+            }
+            for (k, v) in vars {
+                if let EnvValue::Secret(r) = v
+                    && let Err(m) = r.resolve(env)
+                {
+                    out.push((f(&format!("env.{k}")), m));
+                }
+            }
+        }
+        Transport::Http { headers, .. } => {
+            for (k, r) in headers {
+                if let Err(m) = r.resolve(env) {
+                    out.push((f(&format!("headers.{k}")), m));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Build the connector spec for one upstream. Errors name the upstream and the field.

@@ -1,13 +1,14 @@
-//! The TOML file as written. Unknown fields are refused so typos cannot pass silently.
+//! The TOML file as written. Unknown fields are refused so typos cannot pass silently, and
+//! every unknown field and every wrongly typed value is reported in one run, not the first only.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{ConfigError, FieldError};
+use super::FieldError;
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub(super) struct RawConfig {
     pub server: RawServer,
     pub store: RawStore,
@@ -18,7 +19,7 @@ pub(super) struct RawConfig {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub(super) struct RawServer {
     pub listen: Option<String>,
     pub base_path: Option<String>,
@@ -35,7 +36,7 @@ pub(super) struct RawServer {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub(super) struct RawStore {
     pub backend: Option<String>,
     pub data_dir: Option<String>,
@@ -44,7 +45,7 @@ pub(super) struct RawStore {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub(super) struct RawPolicy {
     pub mode: Option<String>,
     pub demo_mode: Option<bool>,
@@ -52,14 +53,12 @@ pub(super) struct RawPolicy {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawClassRule {
     pub pattern: String,
     pub class: String,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawRole {
     #[serde(default)]
     pub allow: Vec<String>,
@@ -70,7 +69,7 @@ pub(super) struct RawRole {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub(super) struct RawAudit {
     pub redact: Vec<String>,
     pub preview_bytes: Option<u64>,
@@ -82,7 +81,6 @@ pub(super) struct RawAudit {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawUpstream {
     pub name: String,
     pub namespace: Option<String>,
@@ -101,23 +99,155 @@ pub(super) struct RawUpstream {
     pub protocol_version: Option<String>,
 }
 
-/// Parse TOML into the raw structs; a syntax or type error names the field it hit.
-pub(super) fn parse(text: &str) -> Result<RawConfig, ConfigError> {
-    let de = toml::Deserializer::new(text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
-        let message = e.inner().message().to_string();
-        let at = e
-            .inner()
-            .span()
-            .map(|s| {
-                let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
-                format!(" (line {line})")
-            })
-            .unwrap_or_default();
-        ConfigError::Invalid(vec![FieldError {
-            field: if field == "." { "(file)".into() } else { field },
-            message: format!("{message}{at}"),
-        }])
-    })
+/// Most values taken out and re-read while collecting type errors.
+const MAX_TYPE_ERRORS: usize = 64;
+
+/// Parse TOML into the raw structs. Returns what could be read (`None` for a file that is
+/// not TOML at all) and every problem: syntax, unknown fields, values of the wrong type (each
+/// named by its field, with its line where it can be found). A value of the wrong type is taken
+/// out and the rest read again, so one bad value does not hide the others.
+pub(super) fn parse(text: &str) -> (Option<RawConfig>, Vec<FieldError>) {
+    let mut doc = match text.parse::<toml::Table>() {
+        Ok(t) => toml::Value::Table(t),
+        Err(e) => {
+            let at = e
+                .span()
+                .map(|s| line_suffix(text, s.start))
+                .unwrap_or_default();
+            let error = FieldError {
+                field: "(file)".into(),
+                message: format!("not valid TOML: {}{at}", e.message()),
+            };
+            return (None, vec![error]);
+        }
+    };
+    let mut errors = Vec::new();
+    for _ in 0..MAX_TYPE_ERRORS {
+        let mut unknown = Vec::new();
+        let mut note = |path: serde_ignored::Path<'_>| unknown.push(field_of(&path));
+        let de = serde_ignored::Deserializer::new(doc.clone(), &mut note);
+        match serde_path_to_error::deserialize::<_, RawConfig>(de) {
+            Ok(raw) => {
+                for field in unknown {
+                    let at = line_of(text, &field);
+                    errors.push(FieldError {
+                        message: format!(
+                            "unknown field{at}; check its spelling against the config reference in the README"
+                        ),
+                        field,
+                    });
+                }
+                return (Some(raw), errors);
+            }
+            Err(e) => {
+                let field = e.path().to_string();
+                let message = e.inner().message().to_string();
+                // A required value taken out for its wrong type is not reported missing too;
+                // what holds it is taken out in turn, so the rest can be read.
+                if !is_consequence(&errors, &field, &message) {
+                    let at = line_of(text, &field);
+                    errors.push(FieldError {
+                        message: format!("{message}{at}"),
+                        field: if field == "." { "(file)".into() } else { field },
+                    });
+                }
+                let segments: Vec<_> = e.path().iter().collect();
+                if !remove(&mut doc, &segments) {
+                    return (None, errors);
+                }
+            }
+        }
+    }
+    (None, errors)
+}
+
+/// Take the value at `path` out of `root`; false if there is no such value to take.
+fn remove(root: &mut toml::Value, path: &[&serde_path_to_error::Segment]) -> bool {
+    use serde_path_to_error::Segment;
+    match path {
+        [] => false,
+        [last] => match (root, last) {
+            (toml::Value::Table(t), Segment::Map { key }) => t.remove(key.as_str()).is_some(),
+            (toml::Value::Array(a), Segment::Seq { index }) if *index < a.len() => {
+                a.remove(*index);
+                true
+            }
+            _ => false,
+        },
+        [first, rest @ ..] => {
+            let child = match (root, first) {
+                (toml::Value::Table(t), Segment::Map { key }) => t.get_mut(key.as_str()),
+                (toml::Value::Array(a), Segment::Seq { index }) => a.get_mut(*index),
+                _ => None,
+            };
+            child.is_some_and(|c| remove(c, rest))
+        }
+    }
+}
+
+/// Whether `message` at `field` says a field is missing that an earlier error already named
+/// (its value was taken out for being of the wrong type).
+fn is_consequence(errors: &[FieldError], field: &str, message: &str) -> bool {
+    let Some(name) = message
+        .strip_prefix("missing field `")
+        .and_then(|m| m.split('`').next())
+    else {
+        return false;
+    };
+    let full = if field == "." {
+        name.to_string()
+    } else {
+        format!("{field}.{name}")
+    };
+    errors.iter().any(|e| e.field == full)
+}
+
+/// `upstreams[0].command` from serde_ignored's path.
+fn field_of(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", field_of(parent)),
+        Path::Map { parent, key } => {
+            let p = field_of(parent);
+            if p.is_empty() {
+                key.clone()
+            } else {
+                format!("{p}.{key}")
+            }
+        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => field_of(parent),
+    }
+}
+
+/// " (line N)" for the byte offset `at`.
+fn line_suffix(text: &str, at: usize) -> String {
+    format!(
+        " (line {})",
+        text[..at.min(text.len())].matches('\n').count() + 1
+    )
+}
+
+/// " (line N)" of the line that sets the last key of `field`, if exactly one line does.
+fn line_of(text: &str, field: &str) -> String {
+    let key = field
+        .rsplit(['.', '['])
+        .next()
+        .unwrap_or(field)
+        .trim_end_matches(']');
+    if key.is_empty() || key.bytes().all(|b| b.is_ascii_digit()) {
+        return String::new();
+    }
+    let sets = |line: &str| {
+        let line = line.trim_start();
+        line.strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    };
+    let mut hits = text.lines().enumerate().filter(|(_, l)| sets(l));
+    match (hits.next(), hits.next()) {
+        (Some((n, _)), None) => format!(" (line {})", n + 1),
+        _ => String::new(),
+    }
 }

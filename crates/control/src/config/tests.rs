@@ -309,3 +309,79 @@ fn listen_takes_an_ip_or_a_host_name_that_resolves() {
         assert!(e.contains("must be an address and port"), "{bad}: {e}");
     }
 }
+
+#[test]
+fn every_unknown_field_and_every_bad_value_is_reported_in_one_run() {
+    let text = r#"
+[server]
+lisen = "127.0.0.1:1"
+max_sessions = "many"
+shutdown_grace = "5 parsecs"
+
+[polcy]
+mode = "enforce"
+
+[roles.reader]
+alow = ["*"]
+
+[[upstreams]]
+name = "a"
+transport = "stdio"
+comand = "x"
+timeout = 5
+"#;
+    let errors = load(text).unwrap_err().errors();
+    let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    for expected in [
+        "server.lisen",
+        "server.max_sessions",
+        "polcy",
+        "roles.reader.alow",
+        "upstreams[0].comand",
+        "upstreams[0].timeout",
+        "server.shutdown_grace",
+        "upstreams[0].command",
+    ] {
+        assert!(
+            fields.contains(&expected),
+            "{expected} missing from {errors:?}"
+        );
+    }
+    let lisen = errors.iter().find(|e| e.field == "server.lisen").unwrap();
+    assert!(
+        lisen.message.contains("unknown field (line 3)"),
+        "{}",
+        lisen.message
+    );
+    let timeout = errors
+        .iter()
+        .find(|e| e.field == "upstreams[0].timeout")
+        .unwrap();
+    assert!(timeout.message.contains("(line 17)"), "{}", timeout.message);
+}
+
+#[test]
+fn a_file_that_is_not_toml_is_one_error_with_its_line() {
+    let errors = load("[server]\nlisten = \n").unwrap_err().errors();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].field, "(file)");
+    assert!(
+        errors[0].message.contains("line 2"),
+        "{}",
+        errors[0].message
+    );
+}
+
+#[test]
+fn relative_paths_are_shown_without_dot_components() {
+    let c = Config::from_bytes(b"[store]\ndata_dir = \"./data\"\n", Path::new(".")).unwrap();
+    assert_eq!(c.store.data_dir, Path::new("data"));
+}
+
+#[test]
+fn a_value_of_the_wrong_type_does_not_stop_the_rest_from_being_checked() {
+    let text = "[[upstreams]]\nname = 3\ntransport = \"stdio\"\n\n[policy]\nmode = \"sometimes\"\n";
+    let errors = load(text).unwrap_err().errors();
+    let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["upstreams[0].name", "policy.mode"], "{errors:?}");
+}

@@ -116,9 +116,20 @@ fn is_origin(s: &str) -> bool {
     })
 }
 
-fn resolve_path(base: &Path, p: &str) -> PathBuf {
+/// `p` relative to the config's directory, without `.` components (`./bin/x` next to
+/// `./portcullis.toml` is `bin/x`, not `././bin/x`).
+pub fn resolve_path(base: &Path, p: &str) -> PathBuf {
     let p = PathBuf::from(p);
-    if p.is_absolute() { p } else { base.join(p) }
+    let joined = if p.is_absolute() { p } else { base.join(p) };
+    let clean: PathBuf = joined
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
+    if clean.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        clean
+    }
 }
 
 pub(super) fn validate(
@@ -436,6 +447,17 @@ pub(super) fn validate(
     })
 }
 
+/// A secret reference, a relative `file:` path taken relative to the config's directory.
+fn secret_ref(base_dir: &Path, v: &str) -> Option<SecretRef> {
+    match SecretRef::parse(v)? {
+        SecretRef::File(p) if p.is_relative() => Some(SecretRef::File(resolve_path(
+            base_dir,
+            &p.to_string_lossy(),
+        ))),
+        other => Some(other),
+    }
+}
+
 fn validate_upstream(
     u: RawUpstream,
     base_dir: &Path,
@@ -490,7 +512,7 @@ fn validate_upstream(
                     e.add(f(&format!("env.{k}")), "variable names are A-Z 0-9 _");
                 }
                 let value = if v.starts_with("env:") || v.starts_with("file:") {
-                    match SecretRef::parse(&v) {
+                    match secret_ref(base_dir, &v) {
                         Some(r) => EnvValue::Secret(r),
                         None => {
                             e.add(
@@ -531,7 +553,7 @@ fn validate_upstream(
                 } else if RESERVED_HEADERS.contains(&k.to_ascii_lowercase().as_str()) {
                     e.add(&field, "is set by the gateway and cannot be configured");
                 }
-                match SecretRef::parse(&v) {
+                match secret_ref(base_dir, &v) {
                     Some(r) => headers.push((k, r)),
                     None => e.add(
                         &field,
