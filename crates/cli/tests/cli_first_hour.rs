@@ -174,3 +174,71 @@ fn a_listen_address_may_be_a_host_name_that_resolves() {
         stderr(&o)
     );
 }
+
+#[tokio::test]
+async fn metrics_are_openmetrics_labelled_by_upstream_and_catalog_tool() {
+    let gw = Gateway::start(&demo_config("read-only", ""));
+    let (_, key) = gw.key("reader", &[]);
+    let sid = initialize(&gw.url, &key).await;
+    let r = call(
+        &gw.url,
+        &key,
+        &sid,
+        "demo.echo",
+        serde_json::json!({"text": "m"}),
+        None,
+    )
+    .await;
+    assert_eq!(text_of(&r.body), "m");
+    let r = call(
+        &gw.url,
+        &key,
+        &sid,
+        "demo.no_such_tool_from_a_client",
+        serde_json::json!({}),
+        None,
+    )
+    .await;
+    assert_eq!(r.error_code(), Some("unknown_tool"));
+    let metrics_url = format!("{}/metrics", gw.base);
+    let resp = http().get(&metrics_url).send().await.unwrap();
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let text = resp.text().await.unwrap();
+    for line in [
+        r#"portcullis_governed_decisions_total{method="tools/call",upstream="demo",tool="demo.echo",result="allow",code="-"} 1"#,
+        r#"portcullis_governed_outcomes_total{method="tools/call",upstream="demo",tool="demo.echo",result="outcome",code="ok"} 1"#,
+        r#"portcullis_governed_duration_seconds_count{method="tools/call",upstream="demo",tool="demo.echo"} 1"#,
+        r#"portcullis_governed_decisions_total{method="tools/call",upstream="-",tool="-",result="deny",code="unknown_tool"} 1"#,
+        r#"portcullis_upstream_restarts{upstream="demo"} 0"#,
+    ] {
+        assert!(text.contains(line), "missing {line} in:\n{text}");
+    }
+    assert!(
+        !text.contains("no_such_tool_from_a_client"),
+        "client input never becomes a label"
+    );
+    assert!(
+        text.trim_end().ends_with("# EOF"),
+        "OpenMetrics ends with # EOF"
+    );
+    let resp = http()
+        .get(&metrics_url)
+        .header("accept", "text/plain;version=0.0.4")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 406);
+    let resp = http()
+        .get(&metrics_url)
+        .header(
+            "accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "what Prometheus sends");
+}

@@ -1,4 +1,6 @@
-//! Prometheus metrics, served as text at `/metrics` (unless `server.metrics = false`).
+//! Metrics in the OpenMetrics text format at `/metrics` (unless `server.metrics = false`).
+//! Labels come from the config and the catalog, never from what a client sends: a tool label
+//! is a catalog name, or `-` for a request that named nothing the catalog has.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -23,12 +25,41 @@ pub struct UpstreamLabels {
     pub upstream: String,
 }
 
+/// Where a governed request went: its method, the upstream and the catalog tool (`-` when
+/// there is none).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetLabels {
+    pub method: String,
+    pub upstream: String,
+    pub tool: String,
+}
+
+/// A governed request's decision (or outcome) and code, by target.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetResultLabels {
+    pub method: String,
+    pub upstream: String,
+    pub tool: String,
+    pub result: String,
+    pub code: String,
+}
+
+/// The content type of the OpenMetrics text `encode` writes.
+pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+fn duration_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+}
+
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<MethodLabels, Counter>,
     pub http_errors: Family<DecisionLabels, Counter>,
     pub tool_calls: Family<DecisionLabels, Counter>,
     pub call_seconds: Histogram,
+    pub decisions: Family<TargetResultLabels, Counter>,
+    pub outcomes: Family<TargetResultLabels, Counter>,
+    pub target_seconds: Family<TargetLabels, Histogram, fn() -> Histogram>,
     pub upstream_up: Family<UpstreamLabels, Gauge>,
     pub upstream_restarts: Family<UpstreamLabels, Gauge>,
     pub ledger_size: Gauge,
@@ -52,7 +83,10 @@ impl Metrics {
             requests: Family::default(),
             http_errors: Family::default(),
             tool_calls: Family::default(),
-            call_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 18)),
+            call_seconds: duration_histogram(),
+            decisions: Family::default(),
+            outcomes: Family::default(),
+            target_seconds: Family::new_with_constructor(duration_histogram),
             upstream_up: Family::default(),
             upstream_restarts: Family::default(),
             ledger_size: Gauge::default(),
@@ -80,6 +114,21 @@ impl Metrics {
             "tool_call_duration_seconds",
             "tools/call wall time, receipt to response",
             m.call_seconds.clone(),
+        );
+        registry.register(
+            "governed_decisions",
+            "Decisions on governed requests (result = allow, deny, dry_run, pending_approval), by method, upstream and tool",
+            m.decisions.clone(),
+        );
+        registry.register(
+            "governed_outcomes",
+            "Outcomes of allowed governed requests (result = outcome; code ok, tool_error or an error code), by method, upstream and tool",
+            m.outcomes.clone(),
+        );
+        registry.register(
+            "governed_duration_seconds",
+            "Wall time of allowed governed requests, receipt to outcome, by method, upstream and tool",
+            m.target_seconds.clone(),
         );
         registry.register(
             "upstream_up",

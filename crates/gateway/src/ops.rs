@@ -116,9 +116,32 @@ pub async fn status(State(st): State<Arc<AppState>>, req: Request<Body>) -> Resp
     respond::json_ok(&body, &cid)
 }
 
-pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+/// Whether an `Accept` header admits the OpenMetrics text format (absent, `*/*` and
+/// `application/*` do).
+fn accepts_openmetrics(headers: &axum::http::HeaderMap) -> bool {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    accept.split(',').any(|t| {
+        let mime = t.split(';').next().unwrap_or("").trim();
+        ["application/openmetrics-text", "*/*", "application/*"]
+            .iter()
+            .any(|m| mime.eq_ignore_ascii_case(m))
+    })
+}
+
+pub async fn metrics(State(st): State<Arc<AppState>>, req: Request<Body>) -> Response {
     if !st.config.server.metrics {
         return not_found().await;
+    }
+    if !accepts_openmetrics(req.headers()) {
+        return respond::http_error(
+            &Failure::new(
+                ErrorCode::NotAcceptable,
+                "/metrics is served in the OpenMetrics text format: accept application/openmetrics-text",
+            ),
+            &new_correlation_id(),
+        );
     }
     if let Ok(h) = st.stores.ledger.head().await {
         st.metrics.ledger_size.set(h.size as i64);
@@ -140,7 +163,7 @@ pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
     let mut resp = Response::new(Body::from(st.metrics.encode()));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        HeaderValue::from_static(crate::metrics::OPENMETRICS),
     );
     resp
 }

@@ -40,6 +40,11 @@ impl Owed {
         if self.ctx.method == super::GovernedMethod::ToolsCall {
             self.st.metrics.call_seconds.observe(elapsed.as_secs_f64());
         }
+        self.st
+            .metrics
+            .target_seconds
+            .get_or_create(&self.ctx.target())
+            .observe(elapsed.as_secs_f64());
         queue_outcome(&self.st, &self.ctx, code, elapsed.as_micros() as u64).await;
         let settlement = Settlement {
             ctx: self.ctx,

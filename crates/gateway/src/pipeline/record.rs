@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::request::GovernedMethod;
 use crate::audit;
-use crate::metrics::DecisionLabels;
+use crate::metrics::{DecisionLabels, TargetLabels, TargetResultLabels};
 use crate::respond::Failure;
 use crate::state::AppState;
 
@@ -26,9 +26,31 @@ pub struct RecordCtx {
     /// request about the gateway itself.
     pub item: Option<String>,
     pub class: Option<ToolClass>,
+    /// The upstream it resolved to, and the catalog tool: the metric labels.
+    pub upstream: Option<String>,
+    pub tool: Option<String>,
 }
 
 impl RecordCtx {
+    pub fn target(&self) -> TargetLabels {
+        TargetLabels {
+            method: self.method.as_str().into(),
+            upstream: self.upstream.clone().unwrap_or_else(|| "-".into()),
+            tool: self.tool.clone().unwrap_or_else(|| "-".into()),
+        }
+    }
+
+    fn result(&self, result: &str, code: &str) -> TargetResultLabels {
+        let t = self.target();
+        TargetResultLabels {
+            method: t.method,
+            upstream: t.upstream,
+            tool: t.tool,
+            result: result.into(),
+            code: code.into(),
+        }
+    }
+
     fn record(&self, kind: RecordKind, time_ms: i64) -> Record {
         Record {
             version: RECORD_VERSION,
@@ -75,6 +97,11 @@ pub async fn write_decision(
     record.code = code.map(|c| c.as_str().to_string());
     record.args_hash = Some(audit::args_hash(args));
     record.args_preview = Some(st.redactor.preview(args));
+    let code_label = code.map(ErrorCode::as_str).unwrap_or("-");
+    st.metrics
+        .decisions
+        .get_or_create(&ctx.result(decision.as_str(), code_label))
+        .inc();
     if let Err(e) = st.stores.ledger.append(record).await {
         st.metrics.audit_failures.inc();
         count(st, decision.as_str(), ErrorCode::AuditUnavailable.as_str());
@@ -96,6 +123,10 @@ pub async fn write_decision(
 /// fsync (the decision record already did). A lost outcome is counted and logged.
 pub async fn queue_outcome(st: &Arc<AppState>, ctx: &RecordCtx, code: &str, latency_us: u64) {
     count(st, "outcome", code);
+    st.metrics
+        .outcomes
+        .get_or_create(&ctx.result("outcome", code))
+        .inc();
     let mut record = ctx.record(RecordKind::Outcome, st.clock.now_ms());
     record.code = Some(code.to_string());
     record.latency_us = Some(latency_us);

@@ -170,12 +170,17 @@ pub async fn run(st: &Arc<AppState>, req: &mut Governed<'_>, log: &mut RequestLo
             (Decision::Deny, Some(Err(f)))
         }
     });
+    let resolved = req.facts.resolved.as_ref();
     let ctx = RecordCtx {
         principal: req.principal.clone(),
         cid: req.cid.to_string(),
         method: req.method,
         item: req.item(),
         class: req.facts.class,
+        upstream: resolved.and_then(|r| r.upstream.clone()),
+        tool: resolved
+            .and_then(|r| r.tool.as_ref())
+            .map(|t| t.name.clone()),
     };
     log.tool = ctx.item.clone();
     log.decision = Some(decision.as_str());
