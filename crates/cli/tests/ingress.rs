@@ -230,10 +230,27 @@ async fn everything_else_is_a_json_404_or_405_and_ops_endpoints_answer() {
     assert_eq!(s["configHash"].as_str().unwrap().len(), 64);
     assert_eq!(s["catalogHash"].as_str().unwrap().len(), 64);
     assert!(s["toolCount"].as_u64().unwrap() >= 7);
-    assert_eq!(s["ledger"]["size"], 0);
+    assert_eq!(
+        s["ledger"]["size"], 1,
+        "the refused request above is the only record"
+    );
+    let refusal = &ledger_now(&gw.db_path())[0];
+    assert_eq!(refusal["code"], "missing_credentials");
+    assert_eq!(refusal["method"], "GET /api/status");
+    assert!(
+        refusal["facts"]["client"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:")
+    );
 
     let sid = initialize(&gw.url, &key).await;
     call(&gw.url, &key, &sid, "demo.echo", json!({"text": "m"}), None).await;
+    assert_eq!(
+        ledger(&gw.db_path()).len(),
+        3,
+        "the refusal, the decision, its outcome"
+    );
     let m = c
         .get(format!("{}/metrics", gw.base))
         .send()
@@ -247,7 +264,7 @@ async fn everything_else_is_a_json_404_or_405_and_ops_endpoints_answer() {
         m.contains("portcullis_upstream_up{upstream=\"demo\"} 1"),
         "{m}"
     );
-    assert!(m.contains("portcullis_ledger_records 2"), "{m}");
+    assert!(m.contains("portcullis_ledger_records 3"), "{m}");
 }
 
 #[tokio::test]

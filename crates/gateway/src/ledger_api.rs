@@ -9,8 +9,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, Uri};
+use axum::http::Request;
+use axum::http::request::Parts;
 use axum::response::Response;
 use axum::routing::get;
 use portcullis_ledger::merkle::Tree;
@@ -82,8 +84,8 @@ struct Ctx {
     latest: Option<StoredCheckpoint>,
 }
 
-async fn prepare(st: &AppState, headers: &HeaderMap) -> Result<Ctx, Failure> {
-    authorize_api(st, headers).await?;
+async fn prepare(st: &AppState, parts: &Parts, cid: &str) -> Result<Ctx, Failure> {
+    authorize_api(st, parts, cid).await?;
     let head = st.stores.ledger.head().await.map_err(unavailable)?;
     let latest = st
         .stores
@@ -144,10 +146,12 @@ fn reply(cid: &str, r: Result<Value, Failure>) -> Response {
     }
 }
 
-async fn checkpoint(State(st): State<Arc<AppState>>, uri: Uri, headers: HeaderMap) -> Response {
+async fn checkpoint(State(st): State<Arc<AppState>>, req: Request<Body>) -> Response {
+    let (parts, _) = req.into_parts();
+    let uri = &parts.uri;
     let cid = new_correlation_id();
     let r = async {
-        let ctx = prepare(&st, &headers).await?;
+        let ctx = prepare(&st, &parts, &cid).await?;
         parse_query(uri.query(), &[])?;
         let cp = ctx.latest.ok_or_else(|| {
             Failure::new(ErrorCode::NoCheckpoint, "no checkpoint has been signed yet")
@@ -164,10 +168,12 @@ async fn checkpoint(State(st): State<Arc<AppState>>, uri: Uri, headers: HeaderMa
     reply(&cid, r)
 }
 
-async fn inclusion(State(st): State<Arc<AppState>>, uri: Uri, headers: HeaderMap) -> Response {
+async fn inclusion(State(st): State<Arc<AppState>>, req: Request<Body>) -> Response {
+    let (parts, _) = req.into_parts();
+    let uri = &parts.uri;
     let cid = new_correlation_id();
     let r = async {
-        let ctx = prepare(&st, &headers).await?;
+        let ctx = prepare(&st, &parts, &cid).await?;
         let q = parse_query(uri.query(), &["seq", "size"])?;
         let seq = *q.get("seq").ok_or_else(|| invalid("seq is required"))?;
         let size = ctx.size(q.get("size").copied(), "size")?;
@@ -179,10 +185,12 @@ async fn inclusion(State(st): State<Arc<AppState>>, uri: Uri, headers: HeaderMap
     reply(&cid, r)
 }
 
-async fn consistency(State(st): State<Arc<AppState>>, uri: Uri, headers: HeaderMap) -> Response {
+async fn consistency(State(st): State<Arc<AppState>>, req: Request<Body>) -> Response {
+    let (parts, _) = req.into_parts();
+    let uri = &parts.uri;
     let cid = new_correlation_id();
     let r = async {
-        let ctx = prepare(&st, &headers).await?;
+        let ctx = prepare(&st, &parts, &cid).await?;
         let q = parse_query(uri.query(), &["from", "to"])?;
         let from = *q.get("from").ok_or_else(|| invalid("from is required"))?;
         let to = ctx.size(q.get("to").copied(), "to")?;

@@ -65,6 +65,7 @@ pub struct Metrics {
     pub ledger_size: Gauge,
     pub sessions: Gauge,
     pub audit_failures: Counter,
+    pub refusals_unrecorded: Counter,
     pub checkpoint_size: Gauge,
     pub checkpoint_failures: Counter,
 }
@@ -92,6 +93,7 @@ impl Metrics {
             ledger_size: Gauge::default(),
             sessions: Gauge::default(),
             audit_failures: Counter::default(),
+            refusals_unrecorded: Counter::default(),
             checkpoint_size: Gauge::default(),
             checkpoint_failures: Counter::default(),
         };
@@ -150,6 +152,11 @@ impl Metrics {
             "audit_failures",
             "Ledger appends that failed (calls refused)",
             m.audit_failures.clone(),
+        );
+        registry.register(
+            "refusals_unrecorded",
+            "Identity refusals not recorded in the ledger because they came faster than the refusal rate limit",
+            m.refusals_unrecorded.clone(),
         );
         registry.register(
             "ledger_checkpoint_records",

@@ -81,14 +81,22 @@ pub async fn ready(State(st): State<Arc<AppState>>) -> Response {
 /// The guard of `/api/...`: the same admission as the MCP endpoint.
 pub async fn authorize_api(
     st: &AppState,
-    headers: &axum::http::HeaderMap,
+    parts: &axum::http::request::Parts,
+    cid: &str,
 ) -> Result<portcullis_identity::Principal, Failure> {
-    crate::admission::admit(st, headers).await
+    let line = format!("{} {}", parts.method, parts.uri.path());
+    let peer = crate::admission::Peer {
+        client: crate::endpoint::client_of(&parts.extensions),
+        line: &line,
+        cid,
+    };
+    crate::admission::admit(st, &parts.headers, &peer).await
 }
 
 pub async fn status(State(st): State<Arc<AppState>>, req: Request<Body>) -> Response {
     let cid = new_correlation_id();
-    if let Err(f) = authorize_api(&st, req.headers()).await {
+    let (parts, _) = req.into_parts();
+    if let Err(f) = authorize_api(&st, &parts, &cid).await {
         return respond::http_error(&f, &cid);
     }
     let head = match st.stores.ledger.head().await {

@@ -192,13 +192,16 @@ pub async fn run(
         }
     });
     let server = tokio::spawn(
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                drain.cancelled().await;
-                st_flag.shutting_down.store(true, Ordering::Relaxed);
-                tracing::info!("shutdown requested; draining in-flight calls");
-            })
-            .into_future(),
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            drain.cancelled().await;
+            st_flag.shutting_down.store(true, Ordering::Relaxed);
+            tracing::info!("shutdown requested; draining in-flight calls");
+        })
+        .into_future(),
     );
 
     let missing = match list_upstreams_at_start(&st, &shutdown).await {

@@ -49,6 +49,8 @@ pub struct AppState {
     pub redactor: Redactor,
     pub metrics: Metrics,
     pub shutting_down: AtomicBool,
+    /// Identity refusals not recorded (over the rate) since the last recorded one.
+    pub refusals_unrecorded: std::sync::atomic::AtomicU64,
     pub started: std::time::Instant,
     /// Rank of the lowest log level requested from the upstreams so far.
     upstream_log_rank: AtomicUsize,
@@ -94,6 +96,7 @@ impl AppState {
             redactor,
             metrics: Metrics::new(),
             shutting_down: AtomicBool::new(false),
+            refusals_unrecorded: std::sync::atomic::AtomicU64::new(0),
             upstream_log_rank: AtomicUsize::new(usize::MAX),
             watched: Mutex::new(HashMap::new()),
         }

@@ -25,6 +25,7 @@ fn decision_record() -> Record {
         args_hash: Some("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into()),
         args_preview: Some(r#"{"text":"portcullis-bench"}"#.into()),
         latency_us: None,
+        facts: Default::default(),
     }
 }
 

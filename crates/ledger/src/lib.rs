@@ -12,4 +12,4 @@ pub mod proof;
 pub mod record;
 
 pub use error::LedgerError;
-pub use record::{Decision, RECORD_VERSION, Record, RecordKind};
+pub use record::{Decision, RECORD_VERSION, RECORD_VERSIONS, Record, RecordKind};

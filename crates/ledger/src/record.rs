@@ -1,10 +1,16 @@
 //! The audit record: one leaf of the ledger. Written by the data plane (decision before forwarding,
 //! outcome after), stored by the audit plane, covered by the canonical encoding in `canonical.rs`.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-/// Version of the canonical record encoding; bumped when covered fields or their forms change.
-pub const RECORD_VERSION: u16 = 1;
+/// Version of the canonical record encoding the gateway writes; bumped when covered fields or
+/// their forms change. Version 2 added `facts`; version 1 records (without it) still verify.
+pub const RECORD_VERSION: u16 = 2;
+
+/// Every version a record may carry.
+pub const RECORD_VERSIONS: [u16; 2] = [1, 2];
 
 /// What a record states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,4 +83,8 @@ pub struct Record {
     /// Wall time from receipt to outcome, in microseconds (outcome records).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_us: Option<u64>,
+    /// What else the gateway established about the request (how the caller authenticated,
+    /// where a refused request came from, ...), by name. Version 2 and later; absent when empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub facts: BTreeMap<String, String>,
 }

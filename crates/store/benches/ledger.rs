@@ -56,6 +56,7 @@ fn record(i: u64) -> Record {
         args_hash: Some("ab".repeat(32)),
         args_preview: Some(format!("{{\"key\":\"note-{i}\",\"text\":\"hello world\"}}")),
         latency_us: None,
+        facts: Default::default(),
     }
 }
 

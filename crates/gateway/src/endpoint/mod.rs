@@ -27,6 +27,10 @@ use crate::state::AppState;
 #[derive(Default, Debug)]
 pub struct RequestLog {
     pub principal: Option<String>,
+    /// The client's address.
+    pub client: Option<String>,
+    /// The credential's id: the principal's, or the presented key's on a refusal.
+    pub credential: Option<String>,
     pub method: Option<String>,
     pub tool: Option<String>,
     pub decision: Option<&'static str>,
@@ -41,6 +45,8 @@ impl RequestLog {
             http = http,
             status = status,
             principal = self.principal.as_deref().unwrap_or("-"),
+            client = self.client.as_deref().unwrap_or("-"),
+            credential = self.credential.as_deref().unwrap_or("-"),
             method = self.method.as_deref().unwrap_or("-"),
             tool = self.tool.as_deref().unwrap_or("-"),
             decision = self.decision.unwrap_or("-"),
@@ -55,10 +61,18 @@ pub fn new_correlation_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// The client's address, when the listener recorded it.
+pub fn client_of(extensions: &axum::http::Extensions) -> Option<std::net::SocketAddr> {
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0)
+}
+
 /// Guards shared by every verb on the endpoint, then identity.
 async fn admit(
     st: &AppState,
-    headers: &HeaderMap,
+    parts: &axum::http::request::Parts,
+    cid: &str,
     log: &mut RequestLog,
 ) -> Result<Principal, Failure> {
     if st.is_shutting_down() {
@@ -67,9 +81,25 @@ async fn admit(
             "the gateway is shutting down",
         ));
     }
-    let principal = crate::admission::admit(st, headers).await?;
-    log.principal = Some(principal.label());
-    Ok(principal)
+    let client = client_of(&parts.extensions);
+    log.client = client.map(|c| c.to_string());
+    let line = format!("{} {}", parts.method, parts.uri.path());
+    let peer = crate::admission::Peer {
+        client,
+        line: &line,
+        cid,
+    };
+    match crate::admission::admit(st, &parts.headers, &peer).await {
+        Ok(principal) => {
+            log.principal = Some(principal.label());
+            log.credential = Some(principal.credential_id.clone());
+            Ok(principal)
+        }
+        Err(f) => {
+            log.credential = crate::admission::presented_key_id(&parts.headers);
+            Err(f)
+        }
+    }
 }
 
 /// The `Mcp-Session-Id` header, if sent once; a repeated one is refused.
@@ -142,18 +172,19 @@ pub async fn post(State(st): State<Arc<AppState>>, req: Request<Body>) -> Respon
     let cid = new_correlation_id();
     let mut log = RequestLog::default();
     let (parts, body) = req.into_parts();
-    let resp = post_inner(&st, &parts.headers, body, &cid, &mut log).await;
+    let resp = post_inner(&st, &parts, body, &cid, &mut log).await;
     finish(&st, &mut log, resp, &cid, "POST", started)
 }
 
 async fn post_inner(
     st: &Arc<AppState>,
-    headers: &HeaderMap,
+    parts: &axum::http::request::Parts,
     body: Body,
     cid: &str,
     log: &mut RequestLog,
 ) -> Response {
-    let principal = match admit(st, headers, log).await {
+    let headers = &parts.headers;
+    let principal = match admit(st, parts, cid, log).await {
         Ok(p) => p,
         Err(f) => return fail(log, &f, cid),
     };
@@ -223,9 +254,10 @@ pub async fn get(State(st): State<Arc<AppState>>, req: Request<Body>) -> Respons
     let started = Instant::now();
     let cid = new_correlation_id();
     let mut log = RequestLog::default();
-    let resp = match admit(&st, req.headers(), &mut log).await {
+    let (parts, _) = req.into_parts();
+    let resp = match admit(&st, &parts, &cid, &mut log).await {
         Err(f) => fail(&mut log, &f, &cid),
-        Ok(p) => legacy::open_stream(&st, req.headers(), &p, &cid, &mut log),
+        Ok(p) => legacy::open_stream(&st, &parts.headers, &p, &cid, &mut log),
     };
     finish(&st, &mut log, resp, &cid, "GET", started)
 }
@@ -235,9 +267,10 @@ pub async fn delete(State(st): State<Arc<AppState>>, req: Request<Body>) -> Resp
     let started = Instant::now();
     let cid = new_correlation_id();
     let mut log = RequestLog::default();
-    let resp = match admit(&st, req.headers(), &mut log).await {
+    let (parts, _) = req.into_parts();
+    let resp = match admit(&st, &parts, &cid, &mut log).await {
         Err(f) => fail(&mut log, &f, &cid),
-        Ok(p) => match session_id(req.headers()) {
+        Ok(p) => match session_id(&parts.headers) {
             Err(f) => fail(&mut log, &f, &cid),
             Ok(None) => method_not_allowed(&mut log, &cid, "DELETE needs an Mcp-Session-Id header"),
             Ok(Some(sid)) => match st.sessions.remove(sid, &p, st.clock.instant()) {

@@ -8,8 +8,22 @@ use portcullis_identity::{AuthMethod, GeneratedKey, KeyRecord};
 use portcullis_protocol::ErrorCode;
 use portcullis_store::{KeyStore, Lifecycle};
 
-use crate::admission::admit;
+use crate::admission::{Peer, admit as admit_with};
+use crate::state::AppState;
 use crate::testing::{self, T0};
+
+/// Admission of a request from a test client.
+async fn admit(
+    st: &AppState,
+    h: &HeaderMap,
+) -> Result<portcullis_identity::Principal, crate::respond::Failure> {
+    let peer = Peer {
+        client: Some("127.0.0.1:4000".parse().unwrap()),
+        line: "POST /mcp",
+        cid: "cid-test",
+    };
+    admit_with(st, h, &peer).await
+}
 
 fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
     let mut h = HeaderMap::new();

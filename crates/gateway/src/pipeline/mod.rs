@@ -7,7 +7,7 @@
 
 pub mod forward;
 mod permit;
-mod record;
+pub mod record;
 mod request;
 mod runner;
 pub mod stages;

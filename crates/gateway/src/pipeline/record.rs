@@ -1,6 +1,7 @@
 //! The ledger records of a governed request: the decision record, durable before anything is
 //! forwarded, and the outcome record after. Writing them is the runner's job, never a stage's.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use portcullis_identity::Principal;
@@ -69,6 +70,7 @@ impl RecordCtx {
             args_hash: None,
             args_preview: None,
             latency_us: None,
+            facts: Default::default(),
         }
     }
 }
@@ -91,8 +93,14 @@ pub async fn write_decision(
     decision: Decision,
     code: Option<ErrorCode>,
     args: &Value,
+    facts: &BTreeMap<String, String>,
 ) -> Result<(), Failure> {
     let mut record = ctx.record(RecordKind::Decision, time_ms);
+    record.facts = facts.clone();
+    record.facts.insert(
+        "auth_method".into(),
+        ctx.principal.auth_method.as_str().into(),
+    );
     record.decision = Some(decision);
     record.code = code.map(|c| c.as_str().to_string());
     record.args_hash = Some(audit::args_hash(args));
@@ -141,6 +149,52 @@ pub async fn queue_outcome(st: &Arc<AppState>, ctx: &RecordCtx, code: &str, late
             });
         }
         Err(err) => outcome_lost(st, &ctx.cid, &err),
+    }
+}
+
+/// Queue the record of a request refused at admission (no principal: tenant and agent are
+/// empty, `credential_id` is the presented key's id if its format named one).
+pub async fn queue_refusal(
+    st: &AppState,
+    peer: &crate::admission::Peer<'_>,
+    key_id: &str,
+    code: ErrorCode,
+    facts: BTreeMap<String, String>,
+) {
+    let record = Record {
+        version: RECORD_VERSION,
+        seq: 0,
+        time_ms: st.clock.now_ms(),
+        kind: RecordKind::Decision,
+        correlation_id: peer.cid.to_string(),
+        tenant: String::new(),
+        agent: String::new(),
+        credential_id: key_id.to_string(),
+        method: peer.line.to_string(),
+        tool: None,
+        tool_class: None,
+        decision: Some(Decision::Deny),
+        code: Some(code.as_str().to_string()),
+        args_hash: None,
+        args_preview: None,
+        latency_us: None,
+        facts,
+    };
+    let failures = st.metrics.audit_failures.clone();
+    let cid = peer.cid.to_string();
+    let lost = move |err: StoreError| {
+        failures.inc();
+        tracing::error!(request_id = %cid, error = %err, "refusal record could not be written");
+    };
+    match st.stores.ledger.enqueue(record).await {
+        Ok(queued) => {
+            tokio::spawn(async move {
+                if let Err(err) = queued.await {
+                    lost(err);
+                }
+            });
+        }
+        Err(err) => lost(err),
     }
 }
 

@@ -119,6 +119,9 @@ pub struct Facts {
     pub resolved: Option<Resolved>,
     /// The tool's class (tools only).
     pub class: Option<ToolClass>,
+    /// Named facts a stage adds to the decision record (rule ids, labels, a limit's bucket,
+    /// an approval id, ...): the record's `facts`, beside the caller's auth method.
+    pub ledger: std::collections::BTreeMap<String, String>,
 }
 
 /// One governed request.

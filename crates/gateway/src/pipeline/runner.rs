@@ -194,8 +194,16 @@ pub async fn run(st: &Arc<AppState>, req: &mut Governed<'_>, log: &mut RequestLo
         decision,
         outcome: outcome.to_string(),
     };
-    if let Err(unwritten) =
-        write_decision(st, &ctx, req.now_ms, decision, code, req.arguments).await
+    if let Err(unwritten) = write_decision(
+        st,
+        &ctx,
+        req.now_ms,
+        decision,
+        code,
+        req.arguments,
+        &req.facts.ledger,
+    )
+    .await
     {
         tracing::error!(request_id = %req.cid, "decision record could not be written; request refused");
         pipeline.settle(st, ran, &settlement(ErrorCode::AuditUnavailable.as_str()));

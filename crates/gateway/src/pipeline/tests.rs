@@ -203,6 +203,12 @@ async fn every_path_to_a_decision_leaves_its_record() {
             .all(|r| r.time_ms == T0 && r.method == "tools/call")
     );
     assert_eq!(recs[3].tool_class.as_deref(), Some("read"));
+    assert!(
+        recs.iter()
+            .all(|r| r.version == 2
+                && r.facts.get("auth_method").map(String::as_str) == Some("api_key")),
+        "every decision says how the caller authenticated"
+    );
     // The permit answers without an upstream (none is configured here): the outcome is recorded.
     let answer = p.answer(Ok(json!({"content": []}))).await;
     assert!(answer.is_ok());

@@ -23,6 +23,7 @@ fn record(seq: u64, tenant: &str) -> Record {
         args_hash: None,
         args_preview: None,
         latency_us: None,
+        facts: Default::default(),
     }
 }
 

@@ -22,6 +22,7 @@ fn record(corr: &str) -> Record {
         args_hash: None,
         args_preview: None,
         latency_us: None,
+        facts: Default::default(),
     }
 }
 

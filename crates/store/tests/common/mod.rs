@@ -24,5 +24,6 @@ pub fn record(i: u64) -> Record {
         args_hash: None,
         args_preview: Some(format!("{{\"n\":{i}}}")),
         latency_us: None,
+        facts: Default::default(),
     }
 }

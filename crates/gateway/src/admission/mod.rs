@@ -1,0 +1,112 @@
+//! Admission, before any JSON-RPC is read: the ingress guards that need no identity (Host,
+//! Origin, a repeated dry-run switch), then the identity chain. `/mcp`, `/api/*` and the ledger
+//! API admit alike. An identity refusal is evidence: it is recorded in the ledger (which key id,
+//! if the credential names one; the client's address; its user agent), at most
+//! `REFUSALS_PER_SECOND` a second with bursts of `REFUSAL_BURST`, so that a flood of bad
+//! credentials cannot bloat the ledger; refusals over that are counted, and the next recorded
+//! refusal says how many.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+
+use axum::http::{HeaderMap, header};
+use portcullis_identity::{ParsedKey, Principal};
+use portcullis_store::{RateOutcome, RateSpec};
+
+use crate::identity::API_KEY_HEADER;
+use crate::ingress;
+use crate::pipeline::record::queue_refusal;
+use crate::respond::Failure;
+use crate::state::AppState;
+
+/// Refusals recorded per second, on average.
+pub const REFUSALS_PER_SECOND: u64 = 20;
+/// Refusals recorded at once before the rate applies.
+pub const REFUSAL_BURST: u32 = 100;
+/// Longest user agent kept in a refusal record.
+const MAX_USER_AGENT: usize = 200;
+
+/// Where a request came from, for the record of a refusal.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer<'a> {
+    /// The client's address, when the listener knows it.
+    pub client: Option<SocketAddr>,
+    /// `POST /mcp`, `GET /api/status`, ...
+    pub line: &'a str,
+    pub cid: &'a str,
+}
+
+pub async fn admit(
+    st: &AppState,
+    headers: &HeaderMap,
+    peer: &Peer<'_>,
+) -> Result<Principal, Failure> {
+    ingress::check_host(headers, &st.config.server.allowed_hosts)?;
+    ingress::check_origin(headers, &st.config.server.allowed_origins)?;
+    // Read again (once) by tools/call; a repeat is refused here, before any JSON-RPC exchange.
+    ingress::single(headers, crate::methods::tools::DRY_RUN_HEADER)?;
+    match st.identity.authenticate(headers, st.clock.now_ms()).await {
+        Ok(p) => Ok(p),
+        Err(f) => {
+            record_refusal(st, headers, peer, &f).await;
+            Err(f)
+        }
+    }
+}
+
+/// The id of the API key a request presents, when its format names one (never the secret).
+pub fn presented_key_id(headers: &HeaderMap) -> Option<String> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .map(|(_, token)| token.trim());
+    let key = headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok());
+    [bearer, key]
+        .into_iter()
+        .flatten()
+        .find_map(|t| ParsedKey::parse(t).ok())
+        .map(|k| k.id)
+}
+
+async fn record_refusal(st: &AppState, headers: &HeaderMap, peer: &Peer<'_>, f: &Failure) {
+    let spec = RateSpec {
+        interval_ms: 1000 / REFUSALS_PER_SECOND,
+        burst: REFUSAL_BURST,
+    };
+    let now = st.clock.now_ms();
+    match st
+        .stores
+        .limits
+        .take_rate("admission-refusals", spec, now)
+        .await
+    {
+        Ok(RateOutcome::Allowed { .. }) => {}
+        Ok(RateOutcome::Limited { .. }) | Err(_) => {
+            st.refusals_unrecorded.fetch_add(1, Ordering::Relaxed);
+            st.metrics.refusals_unrecorded.inc();
+            return;
+        }
+    }
+    let mut facts = BTreeMap::new();
+    if let Some(addr) = peer.client {
+        facts.insert("client".to_string(), addr.to_string());
+    }
+    if let Some(ua) = headers.get(header::USER_AGENT) {
+        let ua: String = String::from_utf8_lossy(ua.as_bytes())
+            .chars()
+            .take(MAX_USER_AGENT)
+            .collect();
+        facts.insert("user_agent".to_string(), ua);
+    }
+    let dropped = st.refusals_unrecorded.swap(0, Ordering::Relaxed);
+    if dropped > 0 {
+        facts.insert("refusals_unrecorded".to_string(), dropped.to_string());
+    }
+    let key_id = presented_key_id(headers).unwrap_or_default();
+    queue_refusal(st, peer, &key_id, f.code, facts).await;
+}
+
+#[cfg(test)]
+mod tests;
