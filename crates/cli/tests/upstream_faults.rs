@@ -140,3 +140,110 @@ async fn http_upstream_wrong_ids_and_garbage_are_refused() {
         r.body
     );
 }
+
+/// A config with the demo server and an upstream nothing listens for.
+fn with_a_dead_upstream(startup_wait: &str) -> String {
+    let port = {
+        // A port that was free a moment ago and is closed now: connections are refused.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    demo_config(
+        "read-only",
+        &format!(
+            "[[upstreams]]\nname = \"dead\"\ntransport = \"http\"\nurl = \"http://127.0.0.1:{port}/mcp\"\ntimeout = \"1s\"\n"
+        ),
+    )
+    .replacen("[server]\n", &format!("[server]\nstartup_wait = \"{startup_wait}\"\n"), 1)
+}
+
+#[tokio::test]
+async fn a_dead_upstream_degrades_the_gateway_instead_of_holding_it() {
+    let gw = Gateway::start(&with_a_dead_upstream("1s"));
+    let ready = http()
+        .get(format!("{}/ready", gw.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200, "degraded still serves");
+    let ready: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert_eq!(ready["upstreamsDown"], json!(["dead"]), "{ready}");
+    let (_, key) = gw.key("admin", &[]);
+    let sid = initialize(&gw.url, &key).await;
+    let r = call(
+        &gw.url,
+        &key,
+        &sid,
+        "demo.echo",
+        json!({"text": "up"}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        text_of(&r.body),
+        "up",
+        "the other upstream works: {:?}",
+        r.body
+    );
+    let r = call(&gw.url, &key, &sid, "dead.anything", json!({}), None).await;
+    assert_eq!(r.error_code(), Some("upstream_unavailable"), "{:?}", r.body);
+    assert!(
+        r.body
+            .to_string()
+            .contains("upstream 'dead' is not available")
+    );
+}
+
+#[tokio::test]
+async fn the_gateway_answers_health_and_ready_while_an_upstream_is_still_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("p.toml");
+    std::fs::write(&config, with_a_dead_upstream("60s")).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(bin())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(dir.path().join("data"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_for_async(
+        "/health during start-up",
+        Duration::from_secs(20),
+        || async {
+            let r = http().get(format!("{base}/health")).send().await.ok()?;
+            (r.status() == 200).then_some(())
+        },
+    )
+    .await;
+    let ready: serde_json::Value = http()
+        .get(format!("{base}/ready"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    // Start-up still waits (up to 60 s) for "dead"; the gateway answered meanwhile.
+    assert!(
+        ["degraded", "unavailable"].contains(&ready["status"].as_str().unwrap()),
+        "{ready}"
+    );
+    assert!(
+        ready["upstreamsDown"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("dead")),
+        "{ready}"
+    );
+}
