@@ -164,7 +164,31 @@ impl ConfigError {
     }
 }
 
+/// Values given on the command line, which win over the file's. They are applied in one place,
+/// before validation, so every rule that depends on them (the loopback-only conformance profile,
+/// the Host allowlist a non-loopback address needs) checks the values in force.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    /// Taken as given (relative to the working directory), not relative to the config file.
+    pub data_dir: Option<PathBuf>,
+}
+
 impl Config {
+    /// Read and validate a config file with command-line overrides.
+    pub fn load_with(path: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let bytes = std::fs::read(path).map_err(|e| ConfigError::Read {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let base_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+        Config::from_bytes_with(&bytes, &base_dir, overrides)
+    }
+
     /// Read and validate a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let bytes = std::fs::read(path).map_err(|e| ConfigError::Read {
@@ -181,6 +205,15 @@ impl Config {
 
     /// Validate config text; relative paths resolve against `base_dir`.
     pub fn from_bytes(bytes: &[u8], base_dir: &Path) -> Result<Config, ConfigError> {
+        Config::from_bytes_with(bytes, base_dir, &Overrides::default())
+    }
+
+    /// Validate config text with command-line overrides applied first.
+    pub fn from_bytes_with(
+        bytes: &[u8],
+        base_dir: &Path,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
         let text = std::str::from_utf8(bytes).map_err(|e| {
             ConfigError::Invalid(vec![FieldError {
                 field: "(file)".into(),
@@ -188,11 +221,19 @@ impl Config {
             }])
         })?;
         let (raw, mut errors) = raw::parse(text);
-        let Some(raw) = raw else {
+        let Some(mut raw) = raw else {
             return Err(ConfigError::Invalid(errors));
         };
+        if let Some(listen) = overrides.listen {
+            raw.server.listen = Some(listen.to_string());
+        }
         match validate::validate(raw, bytes, base_dir) {
-            Ok(config) if errors.is_empty() => Ok(config),
+            Ok(mut config) if errors.is_empty() => {
+                if let Some(d) = &overrides.data_dir {
+                    config.store.data_dir = d.clone();
+                }
+                Ok(config)
+            }
             Ok(_) => Err(ConfigError::Invalid(errors)),
             Err(e) => {
                 errors.extend(e.errors());

@@ -70,7 +70,15 @@ pub struct StoreArgs {
 
 /// Load and validate a config, printing every error and returning exit 64 on failure.
 pub fn load_config(path: &Path) -> Result<Config, ExitCode> {
-    Config::load(path).map_err(|e| {
+    load_config_with(path, &portcullis_control::Overrides::default())
+}
+
+/// [`load_config`] with command-line overrides, validated together with the file.
+pub fn load_config_with(
+    path: &Path,
+    overrides: &portcullis_control::Overrides,
+) -> Result<Config, ExitCode> {
+    Config::load_with(path, overrides).map_err(|e| {
         eprintln!("config {} is invalid:", path.display());
         for err in e.errors() {
             eprintln!("  {}: {}", err.field, err.message);

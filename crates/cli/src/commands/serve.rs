@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use portcullis_control::Config;
+use portcullis_control::{Config, Overrides};
 use portcullis_store::Stores;
 use tokio_util::sync::CancellationToken;
 
-use super::{env_lookup, load_config, open_store, runtime};
+use super::{env_lookup, load_config_with, open_store, runtime};
 use crate::{EXIT_CONFIG, EXIT_UNAVAILABLE};
 
 #[derive(Args)]
@@ -39,27 +39,35 @@ pub struct QuickstartArgs {
 const QUICKSTART_TOML: &str = include_str!("../../../../examples/quickstart.toml");
 
 pub fn serve(a: ServeArgs) -> ExitCode {
-    let config = match load_config(&a.config) {
+    let overrides = Overrides {
+        listen: a.listen,
+        data_dir: a.data_dir,
+    };
+    let config = match load_config_with(&a.config, &overrides) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    start(config, a.listen, a.data_dir, None)
+    start(config, None)
 }
 
 pub fn quickstart(a: QuickstartArgs) -> ExitCode {
-    let config = match Config::from_bytes(QUICKSTART_TOML.as_bytes(), Path::new(".")) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("built-in quickstart config is invalid: {e}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
+    let overrides = Overrides {
+        listen: Some(a.listen),
+        data_dir: Some(a.data_dir.clone()),
     };
-    let data_dir = a.data_dir.clone();
+    let config =
+        match Config::from_bytes_with(QUICKSTART_TOML.as_bytes(), Path::new("."), &overrides) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("the quickstart config with these options is invalid:\n{e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        };
     start(
         config,
-        Some(a.listen),
-        Some(a.data_dir),
-        Some(Quickstart { data_dir }),
+        Some(Quickstart {
+            data_dir: a.data_dir,
+        }),
     )
 }
 
@@ -67,32 +75,9 @@ struct Quickstart {
     data_dir: PathBuf,
 }
 
-fn start(
-    mut config: Config,
-    listen: Option<SocketAddr>,
-    data_dir: Option<PathBuf>,
-    quick: Option<Quickstart>,
-) -> ExitCode {
+/// Run a config that was validated with every override applied.
+fn start(config: Config, quick: Option<Quickstart>) -> ExitCode {
     crate::logging::init("info");
-    if let Some(l) = listen {
-        config.server.listen = l;
-    }
-    if let Some(d) = data_dir {
-        config.store.data_dir = d;
-    }
-    if !config.server.listen.ip().is_loopback()
-        && config
-            .server
-            .allowed_hosts
-            .iter()
-            .all(|h| ["localhost", "127.0.0.1", "::1"].contains(&h.as_str()))
-    {
-        eprintln!(
-            "error: server.allowed_hosts must be set when listening on a non-loopback address ({})",
-            config.server.listen
-        );
-        return ExitCode::from(EXIT_CONFIG);
-    }
     let self_exe = match std::env::current_exe() {
         Ok(p) => p,
         Err(e) => {

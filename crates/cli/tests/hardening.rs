@@ -1,0 +1,50 @@
+//! What a hostile client or a careless operator could get out of the gateway, closed.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn serve_exit(config: &str, listen: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, config).unwrap();
+    let err = dir.path().join("stderr");
+    let mut child = Command::new(bin())
+        .args(["serve", "--config"])
+        .arg(&path)
+        .args(["--listen", listen, "--data-dir"])
+        .arg(dir.path().join("data"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    // A gateway that started serving instead of refusing would never exit: bounded wait.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stderr = std::fs::read_to_string(&err).unwrap_or_default();
+    (status.and_then(|s| s.code()), stderr)
+}
+
+#[test]
+fn a_listen_override_is_validated_with_the_rules_that_depend_on_it() {
+    let profile = "[server]\nconformance_profile = true\n\n[roles.conformance]\nallow = [\"*\"]\n";
+    let (code, err) = serve_exit(profile, "0.0.0.0:0");
+    assert_eq!(code, Some(64), "{err}");
+    assert!(err.contains("server.conformance_profile"), "{err}");
+    let (code, err) = serve_exit("[roles.r]\nallow = []\n", "0.0.0.0:0");
+    assert_eq!(code, Some(64), "{err}");
+    assert!(err.contains("server.allowed_hosts"), "{err}");
+}
