@@ -48,3 +48,46 @@ fn a_listen_override_is_validated_with_the_rules_that_depend_on_it() {
     assert_eq!(code, Some(64), "{err}");
     assert!(err.contains("server.allowed_hosts"), "{err}");
 }
+
+#[tokio::test]
+async fn a_message_with_a_repeated_key_is_refused_before_anything_reads_it() {
+    let gw = Gateway::start(&demo_config("enforce", ""));
+    let (_, key) = gw.key("agent", &[]);
+    let sid = initialize(&gw.url, &key).await;
+    let twice_method = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","method":"tools/call","params":{"name":"demo.echo","arguments":{"text":"x"}}}"#;
+    let r = post_raw(&gw.url, Some(&key), Some(&sid), twice_method, &[]).await;
+    assert_eq!(
+        (r.status, r.error_code()),
+        (400, Some("parse_error")),
+        "{:?}",
+        r.body
+    );
+    let twice_dry_run = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"demo.notes_write","arguments":{"key":"k","text":"must-not-be-written"},"_meta":{"dry_run":true,"dry_run":false}}}"#;
+    let r = post_raw(&gw.url, Some(&key), Some(&sid), twice_dry_run, &[]).await;
+    assert_eq!(
+        (r.status, r.error_code()),
+        (400, Some("parse_error")),
+        "{:?}",
+        r.body
+    );
+    assert!(r.body.to_string().contains("is repeated"), "{:?}", r.body);
+    let read = call(
+        &gw.url,
+        &key,
+        &sid,
+        "demo.notes_read",
+        serde_json::json!({"key": "k"}),
+        None,
+    )
+    .await;
+    assert!(
+        !read.body.to_string().contains("must-not-be-written"),
+        "{:?}",
+        read.body
+    );
+    let recs = ledger(&gw.db_path());
+    assert!(
+        recs.iter().all(|r| r["tool"] != "demo.notes_write"),
+        "nothing about the write was decided: {recs:?}"
+    );
+}

@@ -103,8 +103,7 @@ fn invalid(msg: impl Into<String>) -> DecodeError {
 
 /// Decode one JSON-RPC 2.0 message from bytes.
 pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
-    let value: Value =
-        serde_json::from_slice(bytes).map_err(|e| DecodeError::Parse(e.to_string()))?;
+    let value = crate::strict::from_slice(bytes).map_err(|e| DecodeError::Parse(e.to_string()))?;
     decode_value(value)
 }
 

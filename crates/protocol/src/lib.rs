@@ -5,6 +5,7 @@
 pub mod error;
 pub mod jsonrpc;
 pub mod mcp;
+pub mod strict;
 
 pub use error::{ErrorBody, ErrorCode};
 pub use jsonrpc::{DecodeError, Id, Message, Notification, Request, Response};
