@@ -5,21 +5,44 @@ use portcullis_protocol::ErrorCode;
 
 use crate::respond::Failure;
 
-/// Host header's host part (port and IPv6 brackets removed), lower-cased.
-fn host_part(host: &str) -> String {
-    let host = host.trim();
-    let h = if let Some(rest) = host.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("")
-    } else {
-        host.rsplit_once(':')
-            .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
-            .map(|(h, _)| h)
-            .unwrap_or(host)
+/// The host of a Host header value — `name[:port]`, `ipv4[:port]` or `[ipv6][:port]` — without
+/// its port and brackets, lower-cased; `None` for anything else (`[::1]anything`, a bare IPv6
+/// address, an empty or non-numeric port, characters no host name has).
+fn host_part(host: &str) -> Option<String> {
+    let (name, port) = match host.strip_prefix('[') {
+        Some(rest) => {
+            let (addr, after) = rest.split_once(']')?;
+            addr.parse::<std::net::Ipv6Addr>().ok()?;
+            let port = match after {
+                "" => None,
+                p => Some(p.strip_prefix(':')?),
+            };
+            (addr, port)
+        }
+        None => {
+            let (name, port) = match host.split_once(':') {
+                Some((n, p)) => (n, Some(p)),
+                None => (host, None),
+            };
+            let name_ok = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+            if !name_ok {
+                return None;
+            }
+            (name, port)
+        }
     };
-    h.to_ascii_lowercase()
+    if port.is_some_and(|p| {
+        p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || p.parse::<u16>().is_err()
+    }) {
+        return None;
+    }
+    Some(name.to_ascii_lowercase())
 }
 
-/// The Host header must be present and name an allowed host.
+/// The Host header must be present once and name an allowed host.
 pub fn check_host(headers: &HeaderMap, allowed: &[String]) -> Result<(), Failure> {
     let host = super::single(headers, header::HOST.as_str())?
         .and_then(|h| h.to_str().ok())
@@ -29,7 +52,15 @@ pub fn check_host(headers: &HeaderMap, allowed: &[String]) -> Result<(), Failure
                 "the Host header is missing or not ASCII",
             )
         })?;
-    let h = host_part(host);
+    let Some(h) = host_part(host) else {
+        return Err(Failure::new(
+            ErrorCode::ForbiddenHost,
+            format!(
+                "'{}' is not a host and port",
+                truncate(host, 100).escape_default()
+            ),
+        ));
+    };
     if allowed.contains(&h) {
         Ok(())
     } else {
@@ -279,6 +310,19 @@ mod tests {
             "127.0.0.2",
             "[::2]:1",
             "",
+            "[::1]anything",
+            "[::1]evil.com",
+            "[::1]:",
+            "[::1]:x",
+            "[::1",
+            "::1",
+            "localhost:",
+            "localhost:99999",
+            "localhost:8080:1",
+            "localhost:+80",
+            "local host",
+            "localhost@evil.com",
+            "[localhost]:80",
         ] {
             let f = check_host(&headers(&[("host", bad)]), &allowed()).unwrap_err();
             assert_eq!(f.code, ErrorCode::ForbiddenHost, "{bad}");
