@@ -33,12 +33,33 @@ fn upstreams_json(st: &AppState) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// How long a readiness probe of the store is reused: `/ready` takes no credentials, so each
+/// request must not cost a durable write.
+pub const PROBE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Whether the store can be written, probed at most once per [`PROBE_TTL`].
+async fn store_writable(st: &AppState) -> Result<(), ()> {
+    let now = st.clock.instant();
+    let cached = *st.store_probe.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((at, ok)) = cached
+        && now.saturating_duration_since(at) < PROBE_TTL
+    {
+        return if ok { Ok(()) } else { Err(()) };
+    }
+    let result = st.stores.lifecycle.probe_write().await;
+    if let Err(e) = &result {
+        tracing::warn!(error = %e, "readiness: the store cannot be written");
+    }
+    *st.store_probe.lock().unwrap_or_else(|p| p.into_inner()) = Some((now, result.is_ok()));
+    result.map_err(|_| ())
+}
+
 /// Readiness: `ready` when the store can be written and every upstream is up and listed;
 /// `degraded` (still 200: calls to the others work) when some upstream is down or unlisted;
 /// `unavailable` (503) when the gateway cannot serve at all: the store cannot be written, no
 /// upstream is listed yet, or it is shutting down.
 pub async fn ready(State(st): State<Arc<AppState>>) -> Response {
-    let store = st.stores.lifecycle.probe_write().await;
+    let store = store_writable(&st).await;
     let catalog = st.catalog();
     let unlisted = st.unlisted_upstreams();
     let down: Vec<&str> = st
@@ -58,13 +79,7 @@ pub async fn ready(State(st): State<Arc<AppState>>) -> Response {
     let body = json!({
         "ready": status != "unavailable",
         "status": status,
-        "store": match &store {
-            Ok(()) => "ok",
-            Err(e) => {
-                tracing::warn!(error = %e, "readiness: the store cannot be written");
-                "unavailable"
-            }
-        },
+        "store": if store.is_ok() { "ok" } else { "unavailable" },
         "catalog": { "tools": catalog.len(), "hash": catalog.hash() },
         "upstreams": upstreams_json(&st),
         "upstreamsDown": down,
@@ -191,4 +206,57 @@ pub async fn method_not_allowed() -> Response {
         ),
         &new_correlation_id(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use portcullis_store::{Lifecycle, StoreError, Stores};
+
+    use super::*;
+    use crate::testing;
+
+    /// The memory store's lifecycle, counting write probes.
+    struct Counted(Arc<portcullis_store::MemoryStore>, Arc<AtomicUsize>);
+
+    #[async_trait]
+    impl Lifecycle for Counted {
+        async fn probe_write(&self) -> Result<(), StoreError> {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            self.0.probe_write().await
+        }
+        async fn close(&self) {
+            self.0.close().await
+        }
+    }
+
+    #[tokio::test]
+    async fn readiness_probes_the_store_at_most_once_a_second() {
+        let probes = Arc::new(AtomicUsize::new(0));
+        let p = probes.clone();
+        let (st, fx) = testing::state_with(testing::CONFIG, move |mem| {
+            let mut stores = Stores::of(mem.clone());
+            stores.lifecycle = Arc::new(Counted(mem, p));
+            stores
+        });
+        let st = Arc::new(st);
+        for _ in 0..50 {
+            let r = ready(State(st.clone())).await;
+            assert_eq!(r.status(), StatusCode::OK);
+        }
+        assert_eq!(probes.load(Ordering::SeqCst), 1);
+        fx.clock.advance(PROBE_TTL);
+        ready(State(st.clone())).await;
+        assert_eq!(probes.load(Ordering::SeqCst), 2);
+        // A store that cannot be written is seen within a second, and not named.
+        fx.store.close().await;
+        fx.clock.advance(PROBE_TTL);
+        let r = ready(State(st.clone())).await;
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["store"], "unavailable");
+    }
 }

@@ -49,6 +49,8 @@ pub struct AppState {
     pub redactor: Redactor,
     pub metrics: Metrics,
     pub shutting_down: AtomicBool,
+    /// The last readiness probe of the store: when, and whether it could be written.
+    pub store_probe: Mutex<Option<(std::time::Instant, bool)>>,
     /// Identity refusals not recorded (over the rate) since the last recorded one.
     pub refusals_unrecorded: std::sync::atomic::AtomicU64,
     pub started: std::time::Instant,
@@ -97,6 +99,7 @@ impl AppState {
             metrics: Metrics::new(),
             shutting_down: AtomicBool::new(false),
             refusals_unrecorded: std::sync::atomic::AtomicU64::new(0),
+            store_probe: Mutex::new(None),
             upstream_log_rank: AtomicUsize::new(usize::MAX),
             watched: Mutex::new(HashMap::new()),
         }
