@@ -91,3 +91,34 @@ async fn a_message_with_a_repeated_key_is_refused_before_anything_reads_it() {
         "nothing about the write was decided: {recs:?}"
     );
 }
+
+#[tokio::test]
+async fn a_short_run_leaves_a_signed_checkpoint_of_everything_it_recorded() {
+    let mut gw = Gateway::start(&demo_config(
+        "read-only",
+        "[audit]\ncheckpoint_interval = \"1h\"\n",
+    ));
+    let (_, key) = gw.key("reader", &[]);
+    echo_calls(&gw.url, &key, 2).await;
+    gw.sigterm();
+    assert!(gw.wait_exit(15).is_some_and(|s| s.success()));
+    let records = ledger_now(&gw.db_path()).len();
+    assert_eq!(records, 4, "two decisions and their outcomes");
+    let conn = rusqlite::Connection::open(gw.db_path()).unwrap();
+    let signed: i64 = conn
+        .query_row("SELECT MAX(size) FROM checkpoints", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(signed, 4, "the last checkpoint covers every record");
+    let out = Command::new(bin())
+        .args(["audit", "export", "--data-dir"])
+        .arg(gw.data_dir())
+        .arg("--out")
+        .arg(gw.dir.path().join("export.json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,6 +1,8 @@
 //! Audit plane, in the running gateway: signs checkpoints of the ledger (at start, then every
 //! `audit.checkpoint_interval` while it grows, and as soon as `audit.checkpoint_size` records
-//! were added), and prunes record content past `audit.retention_days`. Each new checkpoint is
+//! were added, and a last time once the gateway has drained, so that even a short run leaves a
+//! signed checkpoint of everything it recorded), and prunes record content past
+//! `audit.retention_days`. Each new checkpoint is
 //! checked for consistency with the last signed one before it is signed (`Checkpointer`).
 
 use std::sync::Arc;
@@ -18,8 +20,10 @@ const POLL: Duration = Duration::from_millis(250);
 /// How often retention runs.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
-/// Load (or create) the signing key and start the loop. Fails if the key file is unusable.
-pub fn start(st: Arc<AppState>, shutdown: CancellationToken) -> Result<JoinHandle<()>, StoreError> {
+/// Load (or create) the signing key and start the loop, which signs a last checkpoint and ends
+/// when `drained` is cancelled (after the server has drained). Fails if the key file is
+/// unusable.
+pub fn start(st: Arc<AppState>, drained: CancellationToken) -> Result<JoinHandle<()>, StoreError> {
     let audit = &st.config.audit;
     let path = audit.signing_key_path(&st.config.store);
     let (key, created) = signing_key::load_or_create(&path)?;
@@ -32,10 +36,10 @@ pub fn start(st: Arc<AppState>, shutdown: CancellationToken) -> Result<JoinHandl
     } else {
         tracing::info!(public_key = %verifier, "checkpoint signing key loaded");
     }
-    Ok(tokio::spawn(run(st, signer, shutdown)))
+    Ok(tokio::spawn(run(st, signer, drained)))
 }
 
-async fn run(st: Arc<AppState>, mut signer: Checkpointer, shutdown: CancellationToken) {
+async fn run(st: Arc<AppState>, mut signer: Checkpointer, drained: CancellationToken) {
     let audit = st.config.audit.clone();
     let mut last_signed = st.clock.instant();
     let first = sign(&st, &mut signer).await;
@@ -51,7 +55,11 @@ async fn run(st: Arc<AppState>, mut signer: Checkpointer, shutdown: Cancellation
             prune(&st, keep).await;
         }
         tokio::select! {
-            _ = shutdown.cancelled() => return,
+            _ = drained.cancelled() => {
+                // Everything queued before this is in the head the writer reports now.
+                sign(&st, &mut signer).await;
+                return;
+            }
             _ = tokio::time::sleep(POLL.min(audit.checkpoint_interval)) => {}
         }
         let Ok(head) = st.stores.ledger.head().await else {

@@ -170,14 +170,15 @@ pub async fn run(
     let grace = config.server.shutdown_grace;
     let st = Arc::new(AppState::new(config, stores, ups, clock));
     let mut watchers = notify::spawn(&st, &shutdown);
-    match checkpointer::start(st.clone(), shutdown.clone()) {
-        Ok(h) => watchers.push(h),
+    let drained = CancellationToken::new();
+    let signer = match checkpointer::start(st.clone(), drained.clone()) {
+        Ok(h) => h,
         Err(e) => {
             watchers.iter().for_each(|w| w.abort());
             stop(&st).await;
             return Err(StartError::Signing(e));
         }
-    }
+    };
     watchers.push(tokio::spawn(sweep_sessions(st.clone(), shutdown.clone())));
 
     // Serve at once: /health and /ready answer while the upstreams start, and each upstream's
@@ -209,6 +210,7 @@ pub async fn run(
         Err(e) => {
             shutdown.cancel();
             server.abort();
+            signer.abort();
             watchers.iter().for_each(|w| w.abort());
             stop(&st).await;
             return Err(e);
@@ -248,9 +250,20 @@ pub async fn run(
     for w in watchers {
         w.abort();
     }
+    // The last checkpoint covers everything recorded, so even a short run can be exported.
+    drained.cancel();
+    if tokio::time::timeout(FINAL_CHECKPOINT_WAIT, signer)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the last checkpoint was not signed in time");
+    }
     stop(&st).await;
     result
 }
+
+/// How long stopping waits for the last checkpoint to be signed.
+const FINAL_CHECKPOINT_WAIT: Duration = Duration::from_secs(10);
 
 /// List each upstream as soon as it is ready, for up to `server.startup_wait`. Returns the upstreams
 /// still missing then (they join the catalog when they come up). Two upstreams offering the
