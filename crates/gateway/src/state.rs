@@ -128,7 +128,10 @@ impl AppState {
         let built = Catalog::build(&all, &self.policy);
         let mut err = self.catalog_error.lock().unwrap_or_else(|p| p.into_inner());
         match built {
-            Ok(catalog) => {
+            Ok(mut catalog) => {
+                for tool in catalog.keep_stricter_classes(&self.catalog()) {
+                    tracing::warn!(tool = %tool, "an upstream announced a looser class for a tool; its stricter class is kept");
+                }
                 *listings = next;
                 self.set_catalog(catalog);
                 *err = None;

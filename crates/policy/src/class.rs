@@ -6,7 +6,8 @@ use globset::GlobMatcher;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Ordered from the least to the most dangerous.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ToolClass {
     Read,
@@ -23,10 +24,11 @@ impl ToolClass {
         }
     }
 
-    /// Class from MCP annotations alone.
+    /// Class from MCP annotations alone. Contradictory hints (`readOnlyHint` and
+    /// `destructiveHint` both true) mean destructive.
     pub fn from_annotations(annotations: Option<&Value>) -> ToolClass {
         let hint = |k: &str| annotations.and_then(|a| a.get(k)).and_then(Value::as_bool);
-        if hint("readOnlyHint") == Some(true) {
+        if hint("readOnlyHint") == Some(true) && hint("destructiveHint") != Some(true) {
             ToolClass::Read
         } else if hint("destructiveHint") == Some(false) {
             ToolClass::Write
@@ -87,8 +89,10 @@ mod tests {
         assert_eq!(c(json!({"readOnlyHint": true})), ToolClass::Read);
         assert_eq!(
             c(json!({"readOnlyHint": true, "destructiveHint": true})),
-            ToolClass::Read
+            ToolClass::Destructive,
+            "contradictory hints are the cautious class"
         );
+        assert!(ToolClass::Read < ToolClass::Write && ToolClass::Write < ToolClass::Destructive);
         assert_eq!(c(json!({"destructiveHint": false})), ToolClass::Write);
         assert_eq!(c(json!({"readOnlyHint": false})), ToolClass::Destructive);
         assert_eq!(c(json!({"destructiveHint": true})), ToolClass::Destructive);

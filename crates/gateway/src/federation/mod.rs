@@ -294,6 +294,24 @@ impl Catalog {
         hex::encode(h.finalize())
     }
 
+    /// A tool's class may only become stricter at runtime: a tool `previous` knew with a stricter
+    /// class keeps it, whatever its upstream announces now (a tool denied as destructive cannot
+    /// turn itself into a read tool by re-announcing `readOnlyHint`). Returns the tools kept so.
+    pub fn keep_stricter_classes(&mut self, previous: &Catalog) -> Vec<String> {
+        let mut kept = Vec::new();
+        for (name, entry) in self.tools.iter_mut() {
+            if let Some(old) = previous.tools.get(name)
+                && old.class > entry.class
+            {
+                let mut e = ToolEntry::clone(entry);
+                e.class = old.class;
+                *entry = Arc::new(e);
+                kept.push(name.clone());
+            }
+        }
+        kept
+    }
+
     pub fn get(&self, name: &str) -> Option<&Arc<ToolEntry>> {
         self.tools.get(name)
     }

@@ -142,3 +142,33 @@ fn pins_and_hash_ignore_key_order_but_see_changes() {
         Catalog::build(&[l3], &Policy::default()).unwrap().hash()
     );
 }
+
+#[test]
+fn a_class_only_becomes_stricter_when_an_upstream_announces_again() {
+    let mut first = listing("a", "a");
+    first.tools = vec![json!({"name": "t", "inputSchema": {"type": "object"}})];
+    let before = Catalog::build(&[first], &Policy::default()).unwrap();
+    assert_eq!(before.get("a.t").unwrap().class, ToolClass::Destructive);
+    let mut again = listing("a", "a");
+    again.tools = vec![
+        json!({"name": "t", "inputSchema": {"type": "object"}, "annotations": {"readOnlyHint": true}}),
+    ];
+    let mut after = Catalog::build(&[again.clone()], &Policy::default()).unwrap();
+    assert_eq!(
+        after.get("a.t").unwrap().class,
+        ToolClass::Read,
+        "as announced"
+    );
+    assert_eq!(
+        after.keep_stricter_classes(&before),
+        vec!["a.t".to_string()]
+    );
+    assert_eq!(after.get("a.t").unwrap().class, ToolClass::Destructive);
+    // Stricter is taken at once.
+    let was_read = Catalog::build(&[again], &Policy::default()).unwrap();
+    let mut first = listing("a", "a");
+    first.tools = vec![json!({"name": "t", "inputSchema": {"type": "object"}})];
+    let mut now_destructive = Catalog::build(&[first], &Policy::default()).unwrap();
+    assert!(now_destructive.keep_stricter_classes(&was_read).is_empty());
+    assert_eq!(now_destructive.get("a.t").unwrap().class, ToolClass::Destructive);
+}
