@@ -122,3 +122,43 @@ async fn a_short_run_leaves_a_signed_checkpoint_of_everything_it_recorded() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn the_operations_endpoints_check_host_and_origin_too() {
+    let gw = Gateway::start(&demo_config("read-only", ""));
+    for path in [
+        "/ready",
+        "/metrics",
+        "/api/status",
+        "/api/ledger/checkpoint",
+    ] {
+        let r = raw_request(
+            &gw.base,
+            &format!("GET {path}"),
+            &[("Host", "evil.example")],
+            "",
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.error_code()),
+            (403, Some("forbidden_host")),
+            "{path}"
+        );
+        let r = raw_request(
+            &gw.base,
+            &format!("GET {path}"),
+            &[("Host", "localhost"), ("Origin", "http://evil.example")],
+            "",
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.error_code()),
+            (403, Some("forbidden_origin")),
+            "{path}"
+        );
+    }
+    let r = raw_request(&gw.base, "GET /ready", &[("Host", "localhost")], "").await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = raw_request(&gw.base, "GET /health", &[("Host", "10.1.2.3:8080")], "").await;
+    assert_eq!(r.status, 200, "liveness answers any probe");
+}

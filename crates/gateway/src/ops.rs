@@ -58,7 +58,19 @@ async fn store_writable(st: &AppState) -> Result<(), ()> {
 /// `degraded` (still 200: calls to the others work) when some upstream is down or unlisted;
 /// `unavailable` (503) when the gateway cannot serve at all: the store cannot be written, no
 /// upstream is listed yet, or it is shutting down.
-pub async fn ready(State(st): State<Arc<AppState>>) -> Response {
+/// The Host and Origin checks of `/mcp`, for the unauthenticated operations endpoints that
+/// tell something about the gateway (`/ready`, `/metrics`): a page in a browser must not read
+/// them through DNS rebinding. `/health` says only "ok" and is left open for probes.
+fn guard(st: &AppState, headers: &axum::http::HeaderMap) -> Result<(), Response> {
+    crate::ingress::check_host(headers, &st.config.server.allowed_hosts)
+        .and_then(|()| crate::ingress::check_origin(headers, &st.config.server.allowed_origins))
+        .map_err(|f| respond::http_error(&f, &new_correlation_id()))
+}
+
+pub async fn ready(State(st): State<Arc<AppState>>, headers: axum::http::HeaderMap) -> Response {
+    if let Err(refused) = guard(&st, &headers) {
+        return refused;
+    }
     let store = store_writable(&st).await;
     let catalog = st.catalog();
     let unlisted = st.unlisted_upstreams();
@@ -157,6 +169,9 @@ pub async fn metrics(State(st): State<Arc<AppState>>, req: Request<Body>) -> Res
     if !st.config.server.metrics {
         return not_found().await;
     }
+    if let Err(refused) = guard(&st, req.headers()) {
+        return refused;
+    }
     if !accepts_openmetrics(req.headers()) {
         return respond::http_error(
             &Failure::new(
@@ -242,18 +257,21 @@ mod tests {
             stores
         });
         let st = Arc::new(st);
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("host", "localhost".parse().unwrap());
+        let ready = |st: Arc<AppState>| ready(State(st), headers.clone());
         for _ in 0..50 {
-            let r = ready(State(st.clone())).await;
+            let r = ready(st.clone()).await;
             assert_eq!(r.status(), StatusCode::OK);
         }
         assert_eq!(probes.load(Ordering::SeqCst), 1);
         fx.clock.advance(PROBE_TTL);
-        ready(State(st.clone())).await;
+        ready(st.clone()).await;
         assert_eq!(probes.load(Ordering::SeqCst), 2);
         // A store that cannot be written is seen within a second, and not named.
         fx.store.close().await;
         fx.clock.advance(PROBE_TTL);
-        let r = ready(State(st.clone())).await;
+        let r = ready(st.clone()).await;
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
         let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();

@@ -529,9 +529,15 @@ pub async fn modern(
 /// (repeats included, which HTTP clients merge or refuse) plus `Content-Length` and
 /// `Connection: close`.
 pub async fn raw_post(base: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    raw_request(base, "POST /mcp", headers, body).await
+}
+
+/// One request written by hand (`line` is e.g. `GET /metrics`), for headers no HTTP client
+/// library would send.
+pub async fn raw_request(base: &str, line: &str, headers: &[(&str, &str)], body: &str) -> Reply {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = base.trim_start_matches("http://");
-    let mut req = String::from("POST /mcp HTTP/1.1\r\n");
+    let mut req = format!("{line} HTTP/1.1\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }

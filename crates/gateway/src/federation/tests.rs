@@ -170,5 +170,8 @@ fn a_class_only_becomes_stricter_when_an_upstream_announces_again() {
     first.tools = vec![json!({"name": "t", "inputSchema": {"type": "object"}})];
     let mut now_destructive = Catalog::build(&[first], &Policy::default()).unwrap();
     assert!(now_destructive.keep_stricter_classes(&was_read).is_empty());
-    assert_eq!(now_destructive.get("a.t").unwrap().class, ToolClass::Destructive);
+    assert_eq!(
+        now_destructive.get("a.t").unwrap().class,
+        ToolClass::Destructive
+    );
 }

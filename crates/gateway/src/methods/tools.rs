@@ -61,10 +61,14 @@ pub fn parse_params(
     };
     let header_flag = match single(headers, DRY_RUN_HEADER)? {
         None => None,
-        Some(v) => match v.to_str().map(str::to_ascii_lowercase).as_deref() {
-            Ok("true") => Some(true),
-            Ok("false") => Some(false),
-            _ => return Err(invalid("X-Portcullis-Dry-Run must be 'true' or 'false'")),
+        Some(v) => match v.as_bytes() {
+            b"true" => Some(true),
+            b"false" => Some(false),
+            _ => {
+                return Err(invalid(
+                    "X-Portcullis-Dry-Run must be exactly 'true' or 'false'",
+                ));
+            }
         },
     };
     let live = (meta_flag == Some(false) || header_flag == Some(false))

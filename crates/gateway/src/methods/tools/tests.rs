@@ -32,12 +32,10 @@ fn calls_are_dry_run_unless_explicitly_live() {
     )
     .unwrap();
     assert!(!p.live, "any request for a dry-run wins");
-    let p = parse_params(
-        params(json!({"name": "a.b", "_meta": {"dry_run": true}})).as_ref(),
-        &hdr("FALSE"),
-    )
-    .unwrap();
-    assert!(!p.live);
+    for loose in ["FALSE", "False", " false", "false ", "0", "no", ""] {
+        let f = parse_params(params(json!({"name": "a.b"})).as_ref(), &hdr(loose)).unwrap_err();
+        assert_eq!(f.code, ErrorCode::InvalidParams, "{loose:?}");
+    }
 }
 
 #[test]
