@@ -61,15 +61,14 @@ async fn store_writable(st: &AppState) -> Result<(), ()> {
 /// The Host and Origin checks of `/mcp`, for the unauthenticated operations endpoints that
 /// tell something about the gateway (`/ready`, `/metrics`): a page in a browser must not read
 /// them through DNS rebinding. `/health` says only "ok" and is left open for probes.
-fn guard(st: &AppState, headers: &axum::http::HeaderMap) -> Result<(), Response> {
-    crate::ingress::check_host(headers, &st.config.server.allowed_hosts)
-        .and_then(|()| crate::ingress::check_origin(headers, &st.config.server.allowed_origins))
-        .map_err(|f| respond::http_error(&f, &new_correlation_id()))
+fn guard(st: &AppState, headers: &axum::http::HeaderMap) -> Result<(), Failure> {
+    crate::ingress::check_host(headers, &st.config.server.allowed_hosts)?;
+    crate::ingress::check_origin(headers, &st.config.server.allowed_origins)
 }
 
 pub async fn ready(State(st): State<Arc<AppState>>, headers: axum::http::HeaderMap) -> Response {
-    if let Err(refused) = guard(&st, &headers) {
-        return refused;
+    if let Err(f) = guard(&st, &headers) {
+        return respond::http_error(&f, &new_correlation_id());
     }
     let store = store_writable(&st).await;
     let catalog = st.catalog();
@@ -169,8 +168,8 @@ pub async fn metrics(State(st): State<Arc<AppState>>, req: Request<Body>) -> Res
     if !st.config.server.metrics {
         return not_found().await;
     }
-    if let Err(refused) = guard(&st, req.headers()) {
-        return refused;
+    if let Err(f) = guard(&st, req.headers()) {
+        return respond::http_error(&f, &new_correlation_id());
     }
     if !accepts_openmetrics(req.headers()) {
         return respond::http_error(
