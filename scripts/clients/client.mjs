@@ -71,6 +71,6 @@ try {
   await client.callTool({ name: 'memory.delete_entities', arguments: { entityNames: [name] } });
   check(false, 'a destructive call is refused');
 } catch (e) {
-  check(e instanceof McpError && e.data?.code === 'destructive_denied', 'a destructive call is refused');
+  check(e instanceof McpError && e.data?.code === 'unknown_tool', 'a destructive call is refused as unknown');
 }
 await client.close();

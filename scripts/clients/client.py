@@ -81,7 +81,7 @@ async def main(url, key, workdir):
                 try:
                     await session.call_tool("memory.delete_entities", {"entityNames": [name]})
                 except MCPError as e:
-                    check(e.data["code"] == "destructive_denied", "a destructive call is refused")
+                    check(e.data["code"] == "unknown_tool", "a destructive call is refused as unknown")
                 else:
                     check(False, "a destructive call is refused")
 

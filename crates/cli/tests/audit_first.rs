@@ -192,16 +192,19 @@ async fn a_denied_call_logs_its_decision_and_error_code_under_its_correlation_id
         None,
     )
     .await;
-    assert_eq!(r.error_code(), Some("destructive_denied"), "{:?}", r.body);
+    // The role cannot see the destructive tool, so the caller is told it does not exist; the
+    // ledger keeps why.
+    assert_eq!(r.error_code(), Some("unknown_tool"), "{:?}", r.body);
     let cid = r.headers["x-correlation-id"].to_str().unwrap().to_string();
     let recs = ledger_now(&gw.db_path());
     assert_eq!(recs.len(), 1, "{recs:?}");
     assert_eq!(recs[0]["correlation_id"], cid.as_str());
     assert_eq!(recs[0]["decision"], "deny");
+    assert_eq!(recs[0]["facts"]["policy_code"], "destructive_denied");
     let line = gw.request_log(&cid);
     assert_eq!(line["tool"], "demo.notes_delete", "{line}");
     assert_eq!(line["decision"], "deny", "{line}");
-    assert_eq!(line["code"], "destructive_denied", "{line}");
+    assert_eq!(line["code"], "unknown_tool", "{line}");
     assert_eq!(
         line["status"], 200,
         "a denial is a JSON-RPC error, not HTTP: {line}"

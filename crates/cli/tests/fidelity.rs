@@ -243,7 +243,7 @@ async fn roles_govern_prompts_and_resources_like_tools() {
         .await
         .unwrap_err();
     assert!(
-        format!("{refused:?}").contains("not_allowed"),
+        format!("{refused:?}").contains("unknown_resource"),
         "{refused:?}"
     );
     let refused = client
@@ -251,7 +251,7 @@ async fn roles_govern_prompts_and_resources_like_tools() {
         .await
         .unwrap_err();
     assert!(
-        format!("{refused:?}").contains("not_allowed"),
+        format!("{refused:?}").contains("unknown_prompt"),
         "{refused:?}"
     );
     let records = ledger(&s.gw.db_path());

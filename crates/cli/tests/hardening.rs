@@ -162,3 +162,73 @@ async fn the_operations_endpoints_check_host_and_origin_too() {
     let r = raw_request(&gw.base, "GET /health", &[("Host", "10.1.2.3:8080")], "").await;
     assert_eq!(r.status, 200, "liveness answers any probe");
 }
+
+#[tokio::test]
+async fn a_hidden_tool_or_session_is_refused_exactly_as_an_absent_one() {
+    let gw = Gateway::start(&demo_config("enforce", ""));
+    let (_, reader) = gw.key("reader", &[]);
+    let (_, admin) = gw.key("admin", &[]);
+    let sid = initialize(&gw.url, &reader).await;
+    let answer = |r: &Reply, name: &str| {
+        let e = &r.body["error"];
+        (
+            r.status,
+            e["code"].clone(),
+            e["data"]["code"].clone(),
+            e["message"].as_str().unwrap().replace(name, "NAME"),
+        )
+    };
+    let hidden = call(
+        &gw.url,
+        &reader,
+        &sid,
+        "demo.notes_delete",
+        serde_json::json!({}),
+        None,
+    )
+    .await;
+    let absent = call(
+        &gw.url,
+        &reader,
+        &sid,
+        "demo.no_such_tool",
+        serde_json::json!({}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        answer(&hidden, "demo.notes_delete"),
+        answer(&absent, "demo.no_such_tool")
+    );
+    assert_eq!(hidden.error_code(), Some("unknown_tool"));
+    // Another principal's session and a session that never existed look the same.
+    let theirs = rpc(
+        &gw.url,
+        &admin,
+        Some(&sid),
+        "tools/list",
+        serde_json::json!({}),
+    )
+    .await;
+    let none = rpc(
+        &gw.url,
+        &admin,
+        Some("0123456789abcdef0123456789abcdef"),
+        "tools/list",
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(
+        (theirs.status, theirs.body["reason"].clone()),
+        (none.status, none.body["reason"].clone())
+    );
+    assert_eq!(theirs.error_code(), Some("session_not_found"));
+    // The ledger keeps the true reason.
+    let recs = ledger(&gw.db_path());
+    let denied = recs
+        .iter()
+        .find(|r| r["tool"] == "demo.notes_delete")
+        .unwrap();
+    assert_eq!(denied["code"], "unknown_tool");
+    assert_eq!(denied["facts"]["policy_code"], "tool_not_allowed");
+}

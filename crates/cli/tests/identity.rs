@@ -86,7 +86,11 @@ async fn a_session_cannot_be_used_by_another_principal() {
     let (_, mallory) = gw.key("admin", &[]);
     let sid = initialize(&gw.url, &alice).await;
     let r = rpc(&gw.url, &mallory, Some(&sid), "tools/list", json!({})).await;
-    assert_eq!((r.status, r.error_code()), (403, Some("session_forbidden")));
+    assert_eq!(
+        (r.status, r.error_code()),
+        (404, Some("session_not_found")),
+        "another principal's session is not confirmed to exist"
+    );
     let r = rpc(&gw.url, &alice, Some(&sid), "tools/list", json!({})).await;
     assert_eq!(r.status, 200);
 
@@ -109,7 +113,11 @@ async fn a_session_cannot_be_used_by_another_principal() {
         .send()
         .await
         .unwrap();
-    assert_eq!(del.status(), 403);
+    assert_eq!(
+        del.status(),
+        404,
+        "another principal's session is not confirmed"
+    );
     let del = http()
         .delete(&gw.url)
         .bearer_auth(&alice)

@@ -216,9 +216,10 @@ async fn destructive_unknown_and_unannotated_tools_are_denied() {
             meta.clone(),
         )
         .await;
-        assert_eq!(r.error_code(), Some("destructive_denied"), "{:?}", r.body);
+        // Hidden from the role, so refused exactly as an absent tool.
+        assert_eq!(r.error_code(), Some("unknown_tool"), "{:?}", r.body);
         let r = call(&gw.url, &agent, &sid, "demo.unannotated", json!({}), meta).await;
-        assert_eq!(r.error_code(), Some("destructive_denied"), "{:?}", r.body);
+        assert_eq!(r.error_code(), Some("unknown_tool"), "{:?}", r.body);
     }
     let r = call(&gw.url, &agent, &sid, "demo.nope", json!({}), None).await;
     assert_eq!(r.error_code(), Some("unknown_tool"));

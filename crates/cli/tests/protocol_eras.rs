@@ -192,7 +192,12 @@ async fn modern_requests_are_still_authenticated_and_governed() {
         &[],
     )
     .await;
-    assert_eq!(r.error_code(), Some("tool_not_allowed"), "{:?}", r.body);
+    assert_eq!(
+        r.error_code(),
+        Some("unknown_tool"),
+        "a tool the role cannot see: {:?}",
+        r.body
+    );
 }
 
 #[tokio::test]

@@ -104,7 +104,7 @@ async fn an_sdk_client_lists_calls_and_is_governed() {
     {
         Err(ServiceError::McpError(e)) => {
             let data = e.data.expect("the error contract rides in error.data");
-            assert_eq!(data["code"], "destructive_denied", "{data}");
+            assert_eq!(data["code"], "unknown_tool", "hidden from the role: {data}");
             assert!(
                 data["correlationId"]
                     .as_str()

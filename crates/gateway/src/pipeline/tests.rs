@@ -169,7 +169,7 @@ async fn every_path_to_a_decision_leaves_its_record() {
     let f = denied(tool(&st, "reader", "demo.nope", true).await);
     assert_eq!(f.code, ErrorCode::UnknownTool);
     let f = denied(tool(&st, "reader", "demo.write", true).await);
-    assert_eq!(f.code, ErrorCode::ToolNotAllowed);
+    assert_eq!(f.code, ErrorCode::UnknownTool, "hidden from the role");
     let preview = match tool(&st, "writer", "demo.write", false).await {
         Decided::Answered(Ok(v)) => v,
         _ => panic!("a write that is not live is previewed"),
@@ -193,7 +193,7 @@ async fn every_path_to_a_decision_leaves_its_record() {
         got,
         [
             (Some("demo.nope"), Some("deny"), Some("unknown_tool")),
-            (Some("demo.write"), Some("deny"), Some("tool_not_allowed")),
+            (Some("demo.write"), Some("deny"), Some("unknown_tool")),
             (Some("demo.write"), Some("dry_run"), None),
             (Some("demo.read"), Some("allow"), None),
         ]
@@ -203,6 +203,10 @@ async fn every_path_to_a_decision_leaves_its_record() {
             .all(|r| r.time_ms == T0 && r.method == "tools/call")
     );
     assert_eq!(recs[3].tool_class.as_deref(), Some("read"));
+    assert_eq!(
+        recs[1].facts["policy_code"], "tool_not_allowed",
+        "the true reason is kept"
+    );
     assert!(
         recs.iter()
             .all(|r| r.version == 2
@@ -542,7 +546,7 @@ async fn an_unwritable_decision_record_refuses_and_keeps_its_cause_out_of_the_an
     assert!(f.cause.is_some(), "the cause is kept for the log");
     // A denial stays the denial it was.
     let f = denied(tool(&st, "reader", "demo.write", true).await);
-    assert_eq!(f.code, ErrorCode::ToolNotAllowed);
+    assert_eq!(f.code, ErrorCode::UnknownTool);
     assert!(records(&fx.store).await.is_empty());
     assert_eq!(st.metrics.audit_failures.get(), 2);
 }

@@ -268,10 +268,8 @@ impl Sessions {
             return Err(gone());
         }
         if s.principal.credential_id != principal.credential_id {
-            return Err(Failure::new(
-                ErrorCode::SessionForbidden,
-                "this session belongs to another principal",
-            ));
+            // Answered as an unknown session: another principal's session id is not confirmed.
+            return Err(gone());
         }
         *seen = now;
         drop(seen);

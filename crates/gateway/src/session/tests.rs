@@ -32,11 +32,11 @@ fn sessions_are_bound_to_their_creator() {
     assert!(s.check(&id, &k1, now).is_ok());
     assert_eq!(
         s.check(&id, &p("k2"), now).err().unwrap().code,
-        ErrorCode::SessionForbidden
+        ErrorCode::SessionNotFound
     );
     assert_eq!(
         s.remove(&id, &p("k2"), now).unwrap_err().code,
-        ErrorCode::SessionForbidden
+        ErrorCode::SessionNotFound
     );
     assert_eq!(
         s.check("nope", &k1, now).err().unwrap().code,

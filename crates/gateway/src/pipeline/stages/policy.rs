@@ -22,7 +22,7 @@ impl Stage for Authorize {
     async fn check(&self, st: &AppState, req: &mut Governed<'_>) -> Result<Step, Failure> {
         match st.engines.evaluate(&req.policy_request(req.live)) {
             Ok(Verdict::Allow) => Ok(Step::Allow),
-            Ok(Verdict::Deny(code, reason)) => Ok(Step::Deny(Failure::new(code, reason))),
+            Ok(Verdict::Deny(code, reason)) => Ok(Step::Deny(hide(st, req, code, reason))),
             Err(e) => Err(Failure::new(
                 ErrorCode::PolicyError,
                 "the policy could not be evaluated, so the call was denied",
@@ -30,6 +30,31 @@ impl Stage for Authorize {
             .caused_by(e)),
         }
     }
+}
+
+/// The denials that are about one item the caller may not use.
+const ABOUT_AN_ITEM: [ErrorCode; 3] = [
+    ErrorCode::ToolNotAllowed,
+    ErrorCode::DestructiveDenied,
+    ErrorCode::NotAllowed,
+];
+
+/// A denial as the caller gets it. An item the caller may not even see (not in its lists: its
+/// role's globs do not name it, or it is destructive without the grant) is refused exactly as
+/// an absent one, so that a refusal never confirms that something hidden exists; the ledger
+/// keeps the true code in the decision's `policy_code` fact.
+fn hide(st: &AppState, req: &mut Governed<'_>, code: ErrorCode, reason: String) -> Failure {
+    let visible = || st.engines.allows(&req.policy_request(false));
+    if ABOUT_AN_ITEM.contains(&code)
+        && !visible()
+        && let Some(absent) = super::resolve::absent_for(req)
+    {
+        req.facts
+            .ledger
+            .insert("policy_code".into(), code.as_str().into());
+        return absent;
+    }
+    Failure::new(code, reason)
 }
 
 /// Whether `principal` may `action` the item `name` at all (a preview counts): what lists and

@@ -13,11 +13,32 @@ use crate::state::AppState;
 pub struct Resolve;
 
 fn unknown(code: ErrorCode, what: &str, name: &str) -> Step {
-    Step::Deny(Failure::new(
-        code,
-        format!("no {what} named '{}'", name.escape_default()),
-    ))
+    Step::Deny(absent(code, what, name))
 }
+
+/// The answer for an item that does not exist — and, word for word, for one the caller may
+/// not see, so that a refusal never tells a caller that something hidden exists.
+pub fn absent(code: ErrorCode, what: &str, name: &str) -> Failure {
+    Failure::new(code, format!("no {what} named '{}'", name.escape_default()))
+}
+
+/// The absent-answer for what `req` names.
+pub fn absent_for(req: &Governed<'_>) -> Option<Failure> {
+    Some(match req.requested {
+        Requested::Tool(n) => absent(ErrorCode::UnknownTool, "tool", n),
+        Requested::Prompt(n) | Requested::CompletePrompt(n) => {
+            absent(ErrorCode::UnknownPrompt, "prompt", n)
+        }
+        Requested::CompleteResource(uri, _) => {
+            absent(ErrorCode::UnknownResource, "resource or template", uri)
+        }
+        Requested::Resource(_) => Failure::new(ErrorCode::UnknownResource, NO_ROUTE),
+        Requested::Gateway => return None,
+    })
+}
+
+/// What an unknown resource URI is answered with.
+const NO_ROUTE: &str = "no upstream lists this resource or a template that matches it";
 
 #[async_trait]
 impl Stage for Resolve {
@@ -110,8 +131,12 @@ impl Stage for Resolve {
                     rewrite: None,
                     tool: None,
                 },
-                Err(why) => {
-                    return Ok(Step::Deny(Failure::new(ErrorCode::UnknownResource, why)));
+                // One answer for "no such resource", whatever made it so.
+                Err(_) => {
+                    return Ok(Step::Deny(Failure::new(
+                        ErrorCode::UnknownResource,
+                        NO_ROUTE,
+                    )));
                 }
             },
         };
