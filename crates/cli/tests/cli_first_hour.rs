@@ -121,8 +121,14 @@ fn keys_create_checks_the_role_and_the_store_is_found_in_a_quickstart_directory(
     assert!(o.status.success(), "{}", stderr(&o));
     let listed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 2);
+    // No gateway ran here, so there is no signing key: a verification that cannot check
+    // signatures fails unless asked for without them.
     let o = run_in(dir.path(), &["audit", "verify"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("signatures cannot be checked"), "{}", stderr(&o));
+    let o = run_in(dir.path(), &["audit", "verify", "--unsigned"]);
     assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("signatures NOT checked"));
     let empty = tempfile::tempdir().unwrap();
     let o = run_in(empty.path(), &["keys", "list"]);
     assert_eq!(o.status.code(), Some(64));

@@ -1,7 +1,10 @@
 //! Offline verification of a SQLite ledger: every row re-encodes canonically, its leaf hash
-//! matches its content, seqs run 0..n with no gap, and the tree over the rows matches the saved
-//! tree head, and every signed checkpoint states the root of the records it covers (and is signed
-//! by the given key). Reads the file read-only; the gateway need not run. Names the first bad record.
+//! matches its content, the row's own columns (kind, tenant, time, correlation id — what
+//! exports and `audit tail` select by) agree with the signed record, seqs run 0..n with no gap,
+//! the tree over the rows matches the saved tree head, every signed checkpoint states the root of
+//! the records it covers (and is signed by the given key), and the pruning mark claims no record
+//! that a signed checkpoint does not cover. Reads the file read-only; the gateway need not run.
+//! Names the first bad record.
 
 use std::path::Path;
 
@@ -18,6 +21,8 @@ pub struct VerifyReport {
     pub checkpoints: u64,
     /// Records below this seq had their content pruned.
     pub pruned_below: u64,
+    /// Records the latest signed checkpoint covers (the rest is not signed yet).
+    pub signed_size: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,11 +46,25 @@ impl From<rusqlite::Error> for VerifyError {
 /// Rows hashed per parallel batch.
 const BATCH: usize = 16 * 1024;
 
-/// Check one row's content against its seq and stored leaf hash; returns the leaf hash.
-/// Rows below `pruned_below` may have had their content removed: their stored hash stands,
-/// vouched for by the tree head and the signed checkpoints.
-fn check_row(seq: u64, bytes: &[u8], stored: &[u8], pruned_below: u64) -> Result<Hash, String> {
+/// The columns stored beside a row's canonical bytes, which must say what the record says.
+#[derive(Debug, Clone, Default)]
+struct Columns {
+    kind: String,
+    tenant: String,
+    time_ms: i64,
+    correlation_id: String,
+}
+
+/// One stored row: content, stored leaf hash, and its columns.
+type Row = (Vec<u8>, Vec<u8>, Columns);
+
+/// Check one row's content against its seq, stored leaf hash and columns; returns the leaf
+/// hash. Rows below `pruned_below` may have had their content removed: their stored hash
+/// stands, vouched for by the tree head and the signed checkpoints.
+fn check_row(seq: u64, row: &Row, pruned_below: u64) -> Result<Hash, String> {
+    let (bytes, stored, columns) = row;
     let stored: Hash = stored
+        .as_slice()
         .try_into()
         .map_err(|_| "its stored leaf hash is not 32 bytes: edited".to_string())?;
     if bytes.is_empty() {
@@ -66,15 +85,37 @@ fn check_row(seq: u64, bytes: &[u8], stored: &[u8], pruned_below: u64) -> Result
     if merkle::hash_leaf(bytes) != stored {
         return Err("its stored leaf hash does not match its content: edited".into());
     }
+    let kind = match record.kind {
+        portcullis_ledger::RecordKind::Decision => "decision",
+        portcullis_ledger::RecordKind::Outcome => "outcome",
+    };
+    for (column, stored_value, signed) in [
+        ("kind", columns.kind.clone(), kind.to_string()),
+        ("tenant", columns.tenant.clone(), record.tenant.clone()),
+        (
+            "time_ms",
+            columns.time_ms.to_string(),
+            record.time_ms.to_string(),
+        ),
+        (
+            "correlation_id",
+            columns.correlation_id.clone(),
+            record.correlation_id.clone(),
+        ),
+    ] {
+        if stored_value != signed {
+            return Err(format!(
+                "its {column} column says '{}' but the record says '{}': edited",
+                stored_value.escape_default(),
+                signed.escape_default()
+            ));
+        }
+    }
     Ok(stored)
 }
 
 /// Hash a batch of rows on every core; returns the leaves in order or the first bad record.
-fn check_batch(
-    first_seq: u64,
-    rows: &[(Vec<u8>, Vec<u8>)],
-    pruned_below: u64,
-) -> Result<Vec<Hash>, VerifyError> {
+fn check_batch(first_seq: u64, rows: &[Row], pruned_below: u64) -> Result<Vec<Hash>, VerifyError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let per = rows.len().div_ceil(threads).max(1);
     let results: Vec<Result<Vec<Hash>, VerifyError>> = std::thread::scope(|s| {
@@ -87,9 +128,9 @@ fn check_batch(
                     chunk
                         .iter()
                         .enumerate()
-                        .map(|(i, (bytes, stored))| {
+                        .map(|(i, row)| {
                             let seq = base + i as u64;
-                            check_row(seq, bytes, stored, pruned_below)
+                            check_row(seq, row, pruned_below)
                                 .map_err(|reason| VerifyError::Record { seq, reason })
                         })
                         .collect()
@@ -170,12 +211,20 @@ pub fn verify_sqlite(path: &Path, keys: &[NoteVerifier]) -> Result<VerifyReport,
     let pruned_below =
         crate::sqlite::writer::pruned_below(&conn).map_err(|e| VerifyError::Head(e.to_string()))?;
     let checkpoints = load_checkpoints(&conn)?;
+    let signed_size = checkpoints.last().map_or(0, |c| c.size);
+    if pruned_below > signed_size {
+        return Err(VerifyError::Head(format!(
+            "the pruning mark claims records below {pruned_below} were pruned, but no signed checkpoint covers more than {signed_size}: only signed records are ever pruned"
+        )));
+    }
     let mut pending = checkpoints.iter().peekable();
     let mut frontier = Frontier::new();
-    let mut stmt = conn.prepare("SELECT seq, record, leaf_hash FROM ledger ORDER BY seq")?;
+    let mut stmt = conn.prepare(
+        "SELECT seq, record, leaf_hash, kind, tenant, time_ms, correlation_id FROM ledger ORDER BY seq",
+    )?;
     let mut rows = stmt.query([])?;
     let mut expected: u64 = 0;
-    let mut batch: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(BATCH);
+    let mut batch: Vec<Row> = Vec::with_capacity(BATCH);
     let mut done = false;
     while !done {
         batch.clear();
@@ -199,9 +248,23 @@ pub fn verify_sqlite(path: &Path, keys: &[NoteVerifier]) -> Result<VerifyReport,
             // A hand edit may have turned a BLOB into TEXT: read either as bytes.
             let bytes = row.get_ref(1)?.as_bytes().map(<[u8]>::to_vec);
             let stored = row.get_ref(2)?.as_bytes().map(<[u8]>::to_vec);
+            // Likewise, a column of the wrong type reads as a value no record has.
+            let text = |i: usize| {
+                row.get_ref(i)
+                    .ok()
+                    .and_then(|v| v.as_str().ok().map(str::to_string))
+                    .unwrap_or_else(|| "\u{fffd}".into())
+            };
+            let columns = Columns {
+                kind: text(3),
+                tenant: text(4),
+                time_ms: row.get_ref(5)?.as_i64().unwrap_or(i64::MIN),
+                correlation_id: text(6),
+            };
             batch.push((
                 bytes.unwrap_or_else(|_| vec![0]),
                 stored.unwrap_or_default(),
+                columns,
             ));
             expected += 1;
         }
@@ -237,6 +300,7 @@ pub fn verify_sqlite(path: &Path, keys: &[NoteVerifier]) -> Result<VerifyReport,
         root: frontier.root(),
         checkpoints: checkpoints.len() as u64,
         pruned_below,
+        signed_size,
     };
     let Some(saved) = saved else {
         if report.size == 0 {

@@ -208,3 +208,39 @@ mod signed {
         ));
     }
 }
+
+#[tokio::test]
+async fn a_row_column_that_disagrees_with_its_signed_record_is_named() {
+    for (column, value) in [
+        ("tenant", "'someone-else'"),
+        ("kind", "'outcome'"),
+        ("time_ms", "time_ms + 1"),
+        ("correlation_id", "'c-other'"),
+    ] {
+        let (_d, path) = ledger_with(10).await;
+        sql(
+            &path,
+            &format!("UPDATE ledger SET {column} = {value} WHERE seq = 6"),
+        );
+        let e = verify_sqlite(&path, &[]).unwrap_err();
+        assert!(e.to_string().contains(column), "{column}: {e}");
+        assert_eq!(first_bad(e), 6, "{column}");
+    }
+}
+
+#[tokio::test]
+async fn a_pruning_mark_no_signed_checkpoint_covers_is_refused() {
+    let (_d, path) = ledger_with(10).await;
+    // Blank every record's content and claim it was pruned, with no checkpoint signed.
+    sql(
+        &path,
+        "UPDATE ledger SET record = x'', tenant = '', correlation_id = '';
+         INSERT INTO meta(key, value) VALUES ('pruned_below', '10')
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value;",
+    );
+    let e = verify_sqlite(&path, &[]).unwrap_err();
+    assert!(
+        matches!(&e, VerifyError::Head(m) if m.contains("pruning mark")),
+        "{e}"
+    );
+}

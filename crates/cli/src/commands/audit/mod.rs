@@ -24,10 +24,15 @@ pub enum AuditCommand {
     Verify {
         #[command(flatten)]
         store: StoreArgs,
-        /// Also check every checkpoint's signature against this verifier key (repeatable, for
-        /// keys retired by rotation).
+        /// Check every checkpoint's signature against this verifier key (repeatable, for keys
+        /// retired by rotation). Without it, the gateway's own key in the data directory and the
+        /// keys it retired are used.
         #[arg(long)]
         pubkey: Vec<String>,
+        /// Check everything but the signatures (when no key is at hand). Without it, a
+        /// verification that cannot check signatures fails.
+        #[arg(long)]
+        unsigned: bool,
         #[arg(long)]
         json: bool,
     },
@@ -85,8 +90,9 @@ pub fn run(cmd: AuditCommand) -> ExitCode {
         AuditCommand::Verify {
             store,
             pubkey,
+            unsigned,
             json,
-        } => verify::verify(&store, &pubkey, json),
+        } => verify::verify(&store, &pubkey, unsigned, json),
         AuditCommand::Tail { store, lines } => verify::tail(&store, lines),
         AuditCommand::Pubkey { store, all } => keys::pubkey(&store, all),
         AuditCommand::RotateKey { store } => keys::rotate(&store),

@@ -5,16 +5,57 @@ use std::process::ExitCode;
 use portcullis_ledger::canonical;
 use rusqlite::{Connection, OpenFlags};
 
-use crate::commands::StoreArgs;
+use portcullis_ledger::note::{NoteSigner, NoteVerifier};
+use portcullis_store::signing_key;
 
-pub fn verify(store: &StoreArgs, pubkeys: &[String], json: bool) -> ExitCode {
-    let keys = match pubkeys
-        .iter()
-        .map(|k| super::parse_pubkey(k))
-        .collect::<Result<Vec<_>, _>>()
-    {
-        Ok(k) => k,
-        Err(c) => return c,
+use crate::commands::StoreArgs;
+use crate::{EXIT_CONFIG, EXIT_UNAVAILABLE};
+
+/// The keys signatures are checked against: the ones given, else the gateway's own key in the
+/// data directory and the keys it retired. `None` when there are none.
+fn verifiers(store: &StoreArgs, pubkeys: &[String]) -> Result<Option<Vec<NoteVerifier>>, ExitCode> {
+    if !pubkeys.is_empty() {
+        let keys = pubkeys
+            .iter()
+            .map(|k| super::parse_pubkey(k))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(Some(keys));
+    }
+    let l = super::ledger(store)?;
+    if !l.key_file.exists() {
+        return Ok(None);
+    }
+    let key = signing_key::load(&l.key_file).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_UNAVAILABLE)
+    })?;
+    let own = NoteSigner::new(&l.origin, key)
+        .map_err(|e| {
+            eprintln!("error: audit.origin: {e}");
+            ExitCode::from(EXIT_CONFIG)
+        })?
+        .verifier();
+    let mut keys = vec![own];
+    for old in signing_key::retired(&l.key_file) {
+        keys.push(super::parse_pubkey(&old)?);
+    }
+    Ok(Some(keys))
+}
+
+pub fn verify(store: &StoreArgs, pubkeys: &[String], unsigned: bool, json: bool) -> ExitCode {
+    let keys = if unsigned {
+        Vec::new()
+    } else {
+        match verifiers(store, pubkeys) {
+            Ok(Some(k)) => k,
+            Ok(None) => {
+                eprintln!(
+                    "ledger verification FAILED: signatures cannot be checked: no --pubkey was given and there is no signing key in the data directory; give --pubkey KEY, or --unsigned to check everything but the signatures"
+                );
+                return ExitCode::FAILURE;
+            }
+            Err(c) => return c,
+        }
     };
     let path = match store.resolve() {
         Ok((_, p)) => p,
@@ -31,6 +72,7 @@ pub fn verify(store: &StoreArgs, pubkeys: &[String], json: bool) -> ExitCode {
                         "root": hex::encode(r.root),
                         "checkpoints": r.checkpoints,
                         "signaturesChecked": !keys.is_empty(),
+                        "unsignedRecords": r.size - r.signed_size,
                         "prunedBelow": r.pruned_below,
                     })
                 );
@@ -41,7 +83,7 @@ pub fn verify(store: &StoreArgs, pubkeys: &[String], json: bool) -> ExitCode {
                     hex::encode(r.root),
                     r.checkpoints,
                     if keys.is_empty() {
-                        ""
+                        " (signatures NOT checked: --unsigned)"
                     } else {
                         " (signatures checked)"
                     },
