@@ -125,7 +125,11 @@ fn keys_create_checks_the_role_and_the_store_is_found_in_a_quickstart_directory(
     // signatures fails unless asked for without them.
     let o = run_in(dir.path(), &["audit", "verify"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains("signatures cannot be checked"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("signatures cannot be checked"),
+        "{}",
+        stderr(&o)
+    );
     let o = run_in(dir.path(), &["audit", "verify", "--unsigned"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("signatures NOT checked"));

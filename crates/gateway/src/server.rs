@@ -101,7 +101,13 @@ pub async fn load_catalog(
     config: &Config,
 ) -> Result<(Catalog, Vec<String>), StartError> {
     let (listings, missing) = fetch_listings(upstreams, |name| namespace_of(config, name)).await;
-    let catalog = Catalog::build(&listings, &config.policy)
+    let reserved: Vec<String> = config
+        .upstreams
+        .iter()
+        .map(|u| u.namespace.clone())
+        .filter(|n| !n.is_empty())
+        .collect();
+    let catalog = Catalog::build_reserving(&listings, &config.policy, &reserved)
         .map_err(|e| StartError::Catalog(e.to_string()))?;
     Ok((catalog, missing))
 }

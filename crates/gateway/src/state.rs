@@ -125,7 +125,7 @@ impl AppState {
             next.insert(l.upstream.clone(), l);
         }
         let all: Vec<Listing> = next.values().cloned().collect();
-        let built = Catalog::build(&all, &self.policy);
+        let built = Catalog::build_reserving(&all, &self.policy, &self.namespaces());
         let mut err = self.catalog_error.lock().unwrap_or_else(|p| p.into_inner());
         match built {
             Ok(mut catalog) => {
@@ -168,6 +168,16 @@ impl AppState {
                     .is_some_and(|rest| rest.starts_with('.'))
             })
             .map(|u| u.name.clone())
+    }
+
+    /// Every configured namespace (an upstream's, listed yet or not).
+    pub fn namespaces(&self) -> Vec<String> {
+        self.config
+            .upstreams
+            .iter()
+            .map(|u| u.namespace.clone())
+            .filter(|n| !n.is_empty())
+            .collect()
     }
 
     /// The namespace of upstream `name` (its tools and prompts are `namespace.name`).

@@ -175,10 +175,46 @@ fn insert_unique<T>(
     Ok(())
 }
 
+/// Whether the item `name` of an upstream mounted under `namespace` may be federated: a valid
+/// MCP name, and — from an upstream mounted without a namespace — one that cannot pose as
+/// another namespace's item (no separator) nor be a namespace itself. Otherwise it would inherit
+/// the grants and class rules written for that namespace.
+fn federable(namespace: &str, name: &str, reserved: &[String]) -> Result<String, &'static str> {
+    let namespaced = mcp::namespaced(namespace, name);
+    if !mcp::is_valid_tool_name(name) || !mcp::is_valid_tool_name(&namespaced) {
+        return Err("the name breaks the MCP naming rule");
+    }
+    if namespace.is_empty() {
+        if name.contains(mcp::NAMESPACE_SEPARATOR) {
+            return Err("an upstream without a namespace may not use the namespace separator");
+        }
+        if reserved.iter().any(|r| r == name) {
+            return Err("the name is another upstream's namespace");
+        }
+    }
+    Ok(namespaced)
+}
+
 impl Catalog {
-    /// Build from each upstream's listings. Items whose names break the MCP naming rule are
-    /// left out (logged); duplicates and collisions are errors.
+    /// Build from each upstream's listings, the namespaces of the listed upstreams reserved.
     pub fn build(listings: &[Listing], policy: &Policy) -> Result<Catalog, CatalogError> {
+        let reserved: Vec<String> = listings
+            .iter()
+            .map(|l| l.namespace.clone())
+            .filter(|n| !n.is_empty())
+            .collect();
+        Catalog::build_reserving(listings, policy, &reserved)
+    }
+
+    /// Build from each upstream's listings. Items whose names break the MCP naming rule, or
+    /// that an upstream without a namespace could use to pose as one of `reserved` (every
+    /// configured namespace, listed yet or not), are left out (logged); duplicates and
+    /// collisions are errors.
+    pub fn build_reserving(
+        listings: &[Listing],
+        policy: &Policy,
+        reserved: &[String],
+    ) -> Result<Catalog, CatalogError> {
         let mut c = Catalog::default();
         for l in listings {
             let up = l.upstream.as_str();
@@ -186,11 +222,13 @@ impl Catalog {
                 let Some(name) = str_field(tool, "name") else {
                     continue;
                 };
-                let namespaced = mcp::namespaced(&l.namespace, name);
-                if !mcp::is_valid_tool_name(name) || !mcp::is_valid_tool_name(&namespaced) {
-                    tracing::warn!(upstream = %up, tool = %name.escape_default(), "tool name breaks the MCP naming rule; not exposed");
-                    continue;
-                }
+                let namespaced = match federable(&l.namespace, name, reserved) {
+                    Ok(n) => n,
+                    Err(why) => {
+                        tracing::warn!(upstream = %up, tool = %name.escape_default(), why, "tool not exposed");
+                        continue;
+                    }
+                };
                 let mut definition = tool.clone();
                 definition["name"] = Value::String(namespaced.clone());
                 let entry = ToolEntry {
@@ -207,7 +245,13 @@ impl Catalog {
                 let Some(name) = str_field(prompt, "name") else {
                     continue;
                 };
-                let namespaced = mcp::namespaced(&l.namespace, name);
+                let namespaced = match federable(&l.namespace, name, reserved) {
+                    Ok(n) => n,
+                    Err(why) => {
+                        tracing::warn!(upstream = %up, prompt = %name.escape_default(), why, "prompt not exposed");
+                        continue;
+                    }
+                };
                 let mut definition = prompt.clone();
                 definition["name"] = Value::String(namespaced.clone());
                 let entry = PromptEntry {
@@ -243,6 +287,12 @@ impl Catalog {
                 let Some(text) = str_field(template, "uriTemplate") else {
                     continue;
                 };
+                if let Some(name) = str_field(template, "name")
+                    && let Err(why) = federable(&l.namespace, name, reserved)
+                {
+                    tracing::warn!(upstream = %up, template = %name.escape_default(), why, "resource template not exposed");
+                    continue;
+                }
                 let Some(compiled) = UriTemplate::new(text) else {
                     tracing::warn!(upstream = %up, template = %text.escape_default(), "malformed URI template; not exposed");
                     continue;

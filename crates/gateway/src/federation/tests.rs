@@ -175,3 +175,32 @@ fn a_class_only_becomes_stricter_when_an_upstream_announces_again() {
         ToolClass::Destructive
     );
 }
+
+#[test]
+fn an_upstream_without_a_namespace_cannot_pose_as_another() {
+    let mut bare = listing("plain", "");
+    bare.tools = vec![
+        json!({"name": "other.delete_all", "inputSchema": {"type": "object"}}),
+        json!({"name": "other", "inputSchema": {"type": "object"}}),
+        json!({"name": "own_tool", "inputSchema": {"type": "object"}}),
+    ];
+    bare.prompts = vec![
+        json!({"name": "other.prompt"}),
+        json!({"name": "bad prompt name"}),
+        json!({"name": "own_prompt"}),
+    ];
+    bare.templates = vec![json!({"uriTemplate": "x://{id}", "name": "other.tpl"})];
+    let other = listing("other", "other");
+    let reserved = vec!["other".to_string(), "down".to_string()];
+    let c =
+        Catalog::build_reserving(&[bare.clone(), other], &Policy::default(), &reserved).unwrap();
+    let tools: Vec<&str> = c.entries().map(|e| e.name.as_str()).collect();
+    assert_eq!(tools, ["own_tool"]);
+    let prompts: Vec<&str> = c.prompts().map(|p| p.name.as_str()).collect();
+    assert_eq!(prompts, ["own_prompt"]);
+    assert_eq!(c.templates().count(), 0);
+    // A namespace that is configured but not listed yet is reserved too.
+    bare.tools = vec![json!({"name": "down", "inputSchema": {"type": "object"}})];
+    let c = Catalog::build_reserving(&[bare], &Policy::default(), &reserved).unwrap();
+    assert!(c.is_empty());
+}
