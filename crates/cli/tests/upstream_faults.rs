@@ -247,3 +247,58 @@ async fn the_gateway_answers_health_and_ready_while_an_upstream_is_still_startin
         "{ready}"
     );
 }
+
+#[tokio::test]
+async fn one_oversized_line_restarts_a_stdio_upstream_instead_of_killing_it() {
+    let gw = Gateway::start(&demo_config(
+        "read-only",
+        "[[policy.classes]]\npattern = \"demo.big\"\nclass = \"read\"\n",
+    ));
+    let (_, key) = gw.key("admin", &[]);
+    let sid = initialize(&gw.url, &key).await;
+    let r = call(
+        &gw.url,
+        &key,
+        &sid,
+        "demo.big",
+        json!({"bytes": 24 * 1024 * 1024}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        r.error_code(),
+        Some("upstream_invalid_response"),
+        "{:?}",
+        r.body
+    );
+    // The child is restarted; calls work again, not time out for ever.
+    wait_for_async("calls to work again", Duration::from_secs(30), || async {
+        let r = call(
+            &gw.url,
+            &key,
+            &sid,
+            "demo.echo",
+            json!({"text": "again"}),
+            None,
+        )
+        .await;
+        (text_of(&r.body) == "again").then_some(())
+    })
+    .await;
+    let ready: serde_json::Value = http()
+        .get(format!("{}/ready", gw.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        ready["upstreams"][0]["restarts"].as_u64().unwrap() >= 1,
+        "{ready}"
+    );
+    assert!(
+        gw.logs()
+            .contains("exceeds max_response_bytes; restarting it")
+    );
+}

@@ -347,11 +347,14 @@ async fn read_loop(
         let text = match item {
             Ok(t) => t,
             Err(LinesCodecError::MaxLineLengthExceeded) => {
-                tracing::warn!(upstream = %name, cap, "upstream message exceeds max_response_bytes");
+                // The reader cannot go on after this (the framing stops at its first error),
+                // so the calls are refused and the child restarted, as for garbage.
+                tracing::warn!(upstream = %name, cap, "upstream message exceeds max_response_bytes; restarting it");
                 inflight.fail_all(UpstreamError::InvalidResponse(format!(
                     "a message from the upstream exceeds {cap} bytes"
                 )));
-                continue;
+                corrupt.cancel();
+                return;
             }
             Err(LinesCodecError::Io(e)) => {
                 tracing::warn!(upstream = %name, error = %e, "unreadable upstream stdout");
