@@ -232,3 +232,77 @@ async fn a_hidden_tool_or_session_is_refused_exactly_as_an_absent_one() {
     assert_eq!(denied["code"], "unknown_tool");
     assert_eq!(denied["facts"]["policy_code"], "tool_not_allowed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stderr_nobody_reads_never_stalls_the_gateway() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("p.toml");
+    std::fs::write(&config, demo_config("read-only", "")).unwrap();
+    // stderr is a pipe nobody reads: it fills after a few hundred log lines.
+    let mut child = Command::new(bin())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next().expect("a listening line").unwrap();
+        if let Some(u) = line.strip_prefix("portcullis listening on ") {
+            break u.to_string();
+        }
+    };
+    let base = url.trim_end_matches("/mcp").to_string();
+    // Each refused request logs a line: more than the pipe and the writer's buffer hold.
+    let requests = 12_000usize;
+    let client = http();
+    let mut workers = Vec::new();
+    for w in 0..8 {
+        let (client, url) = (client.clone(), url.clone());
+        workers.push(tokio::spawn(async move {
+            for _ in (w..requests).step_by(8) {
+                let r = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body("{}")
+                    .timeout(Duration::from_secs(10))
+                    .send()
+                    .await
+                    .expect("answered while stderr was full");
+                assert_eq!(r.status(), 401);
+            }
+        }));
+    }
+    for w in workers {
+        w.await.unwrap();
+    }
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let dropped: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("portcullis_log_lines_dropped_total "))
+        .expect("the dropped-lines counter")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        dropped > 0,
+        "lines that did not fit were dropped and counted: {dropped}"
+    );
+    assert!(
+        dropped < requests as u64,
+        "the buffer and the pipe held some: {dropped}"
+    );
+}

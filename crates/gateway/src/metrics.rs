@@ -66,6 +66,7 @@ pub struct Metrics {
     pub sessions: Gauge,
     pub audit_failures: Counter,
     pub refusals_unrecorded: Counter,
+    pub log_lines_dropped: Counter,
     pub checkpoint_size: Gauge,
     pub checkpoint_failures: Counter,
 }
@@ -94,6 +95,7 @@ impl Metrics {
             sessions: Gauge::default(),
             audit_failures: Counter::default(),
             refusals_unrecorded: Counter::default(),
+            log_lines_dropped: Counter::default(),
             checkpoint_size: Gauge::default(),
             checkpoint_failures: Counter::default(),
         };
@@ -157,6 +159,11 @@ impl Metrics {
             "refusals_unrecorded",
             "Identity refusals not recorded in the ledger because they came faster than the refusal rate limit",
             m.refusals_unrecorded.clone(),
+        );
+        registry.register(
+            "log_lines_dropped",
+            "Log lines dropped because stderr did not keep up (the gateway never waits for it)",
+            m.log_lines_dropped.clone(),
         );
         registry.register(
             "ledger_checkpoint_records",

@@ -184,6 +184,9 @@ pub async fn metrics(State(st): State<Arc<AppState>>, req: Request<Body>) -> Res
         st.metrics.ledger_size.set(h.size as i64);
     }
     st.metrics.sessions.set(st.sessions.len() as i64);
+    st.metrics
+        .log_lines_dropped
+        .inc_by(st.newly_dropped_log_lines());
     for u in &st.upstreams {
         let l = crate::metrics::UpstreamLabels {
             upstream: u.name().to_string(),

@@ -148,6 +148,8 @@ pub struct Services<'a> {
     pub clock: SharedClock,
     pub self_exe: PathBuf,
     pub env: EnvLookup<'a>,
+    /// How many log lines the log writer dropped so far, if it counts them.
+    pub log_lines_dropped: Option<crate::state::Reading>,
 }
 
 /// Run the gateway until `shutdown` is cancelled and the drain completes (or its deadline
@@ -164,6 +166,7 @@ pub async fn run(
         clock,
         self_exe,
         env,
+        log_lines_dropped,
     } = services;
     let addr = listener.local_addr().map_err(StartError::Serve)?;
     let ups = match start_upstreams(&config, &self_exe, env) {
@@ -174,7 +177,9 @@ pub async fn run(
         }
     };
     let grace = config.server.shutdown_grace;
-    let st = Arc::new(AppState::new(config, stores, ups, clock));
+    let mut state = AppState::new(config, stores, ups, clock);
+    state.log_lines_dropped = log_lines_dropped;
+    let st = Arc::new(state);
     let mut watchers = notify::spawn(&st, &shutdown);
     let drained = CancellationToken::new();
     let signer = match checkpointer::start(st.clone(), drained.clone()) {

@@ -25,6 +25,9 @@ const PARK_TTL: Duration = Duration::from_secs(300);
 /// Most calls waiting for input at once.
 const PARK_MAX: usize = 10_000;
 
+/// A number read when asked (a counter kept elsewhere).
+pub type Reading = Arc<dyn Fn() -> u64 + Send + Sync>;
+
 pub struct AppState {
     pub config: Config,
     /// The role engine's data (mode, roles, class rules).
@@ -49,6 +52,9 @@ pub struct AppState {
     pub redactor: Redactor,
     pub metrics: Metrics,
     pub shutting_down: AtomicBool,
+    /// Log lines the log writer dropped so far, and the part of it already counted in metrics.
+    pub log_lines_dropped: Option<Reading>,
+    log_lines_counted: AtomicUsize,
     /// The last readiness probe of the store: when, and whether it could be written.
     pub store_probe: Mutex<Option<(std::time::Instant, bool)>>,
     /// Identity refusals not recorded (over the rate) since the last recorded one.
@@ -100,6 +106,8 @@ impl AppState {
             shutting_down: AtomicBool::new(false),
             refusals_unrecorded: std::sync::atomic::AtomicU64::new(0),
             store_probe: Mutex::new(None),
+            log_lines_dropped: None,
+            log_lines_counted: AtomicUsize::new(0),
             upstream_log_rank: AtomicUsize::new(usize::MAX),
             watched: Mutex::new(HashMap::new()),
         }
@@ -196,6 +204,16 @@ impl AppState {
 
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    /// Lines the log writer dropped since the last call (for the metrics counter).
+    pub fn newly_dropped_log_lines(&self) -> u64 {
+        let Some(read) = &self.log_lines_dropped else {
+            return 0;
+        };
+        let now = read() as usize;
+        let before = self.log_lines_counted.swap(now, Ordering::SeqCst);
+        now.saturating_sub(before) as u64
     }
 
     /// Whether `rank` is lower than any log level asked of the upstreams so far.

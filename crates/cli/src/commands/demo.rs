@@ -22,7 +22,7 @@ pub struct DemoArgs {
 }
 
 pub fn run(a: DemoArgs) -> ExitCode {
-    crate::logging::init("warn");
+    let _logs = crate::logging::init("warn");
     let opts = DemoOptions {
         test_tools: a.test_tools,
         conformance: a.conformance,

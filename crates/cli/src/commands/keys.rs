@@ -106,7 +106,7 @@ fn key_json(k: &KeyRecord, now: i64) -> serde_json::Value {
 }
 
 pub fn run(cmd: KeysCommand) -> ExitCode {
-    crate::logging::init("warn");
+    let _logs = crate::logging::init("warn");
     let rt = runtime();
     rt.block_on(async move {
         match cmd {

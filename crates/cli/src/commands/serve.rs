@@ -77,7 +77,7 @@ struct Quickstart {
 
 /// Run a config that was validated with every override applied.
 fn start(config: Config, quick: Option<Quickstart>) -> ExitCode {
-    crate::logging::init("info");
+    let logs = crate::logging::init("info");
     let self_exe = match std::env::current_exe() {
         Ok(p) => p,
         Err(e) => {
@@ -118,6 +118,7 @@ fn start(config: Config, quick: Option<Quickstart>) -> ExitCode {
                 clock: portcullis_clock::system(),
                 self_exe,
                 env: &env_lookup,
+                log_lines_dropped: Some(logs.dropped()),
             },
             listener,
             shutdown,

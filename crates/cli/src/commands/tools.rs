@@ -22,7 +22,7 @@ pub enum ToolsCommand {
 }
 
 pub fn run(cmd: ToolsCommand) -> ExitCode {
-    crate::logging::init("warn");
+    let _logs = crate::logging::init("warn");
     let ToolsCommand::List { config, json } = cmd;
     let config = match load_config(&config) {
         Ok(c) => c,

@@ -85,7 +85,7 @@ pub enum AuditCommand {
 }
 
 pub fn run(cmd: AuditCommand) -> ExitCode {
-    crate::logging::init("warn");
+    let _logs = crate::logging::init("warn");
     match cmd {
         AuditCommand::Verify {
             store,
