@@ -306,3 +306,78 @@ async fn a_stderr_nobody_reads_never_stalls_the_gateway() {
         "the buffer and the pipe held some: {dropped}"
     );
 }
+
+/// A connection from `source` (a loopback address) to the gateway at `base`.
+async fn connect_from(source: &str, base: &str) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// Whether the gateway closed the connection (reading gives end of stream or a reset).
+async fn closed_within(s: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 256];
+    loop {
+        match tokio::time::timeout(within, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            // An answer (a 408) before the close: read on.
+            Ok(Ok(_)) => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_idle_and_slow_connections_does_not_lock_out_a_legitimate_caller() {
+    use tokio::io::AsyncWriteExt;
+    let gw = Gateway::start(&demo_config("read-only", "").replacen(
+        "[server]\n",
+        "[server]\nmax_connections_per_client = 20\nheader_read_timeout = \"1s\"\n",
+        1,
+    ));
+    let (_, key) = gw.key("reader", &[]);
+    let sid = initialize(&gw.url, &key).await;
+    // 100 connections from another loopback address, each sending half a request head.
+    let mut flood = Vec::new();
+    for _ in 0..100 {
+        let mut s = connect_from("127.0.0.2", &gw.base).await;
+        let _ = s
+            .write_all(b"POST /mcp HTTP/1.1\r\nHost: localhost\r\n")
+            .await;
+        flood.push(s);
+    }
+    // The legitimate caller is served throughout.
+    for i in 0..20 {
+        let text = format!("still here {i}");
+        let r = call(
+            &gw.url,
+            &key,
+            &sid,
+            "demo.echo",
+            serde_json::json!({"text": text}),
+            None,
+        )
+        .await;
+        assert_eq!(text_of(&r.body), text, "{:?}", r.body);
+    }
+    // Past the per-client cap, connections are closed at once; the rest when their request
+    // head does not complete in time.
+    let mut closed = 0;
+    for s in flood.iter_mut() {
+        if closed_within(s, Duration::from_secs(5)).await {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 100, "every flood connection was closed");
+    let metrics = metrics_text(&gw).await;
+    let refused: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("portcullis_connections_refused_total "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(refused >= 80, "{refused} refused");
+}

@@ -53,6 +53,14 @@ pub struct ServerConfig {
     /// How long start-up waits for every upstream to be listed before it reports the gateway
     /// started with those it has (the others join when they come up). It serves meanwhile.
     pub startup_wait: Duration,
+    /// Most connections held at once; more are closed as they arrive.
+    pub max_connections: usize,
+    /// Most connections from one client address.
+    pub max_connections_per_client: usize,
+    /// A client must send its request head within this.
+    pub header_read_timeout: Duration,
+    /// ... and its body within this.
+    pub body_read_timeout: Duration,
     /// Loopback-only test profile without authentication: every request acts as the principal
     /// of role `conformance`. Refused on a non-loopback address; never on by default.
     pub conformance_profile: bool,

@@ -67,6 +67,7 @@ pub struct Metrics {
     pub audit_failures: Counter,
     pub refusals_unrecorded: Counter,
     pub log_lines_dropped: Counter,
+    pub connections_refused: Counter,
     pub checkpoint_size: Gauge,
     pub checkpoint_failures: Counter,
 }
@@ -96,6 +97,7 @@ impl Metrics {
             audit_failures: Counter::default(),
             refusals_unrecorded: Counter::default(),
             log_lines_dropped: Counter::default(),
+            connections_refused: Counter::default(),
             checkpoint_size: Gauge::default(),
             checkpoint_failures: Counter::default(),
         };
@@ -159,6 +161,11 @@ impl Metrics {
             "refusals_unrecorded",
             "Identity refusals not recorded in the ledger because they came faster than the refusal rate limit",
             m.refusals_unrecorded.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Connections closed at once: over server.max_connections, or over server.max_connections_per_client from one address",
+            m.connections_refused.clone(),
         );
         registry.register(
             "log_lines_dropped",

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{any, get};
-use axum::serve::ListenerExt;
 use portcullis_clock::SharedClock;
 use portcullis_control::Config;
 use portcullis_store::Stores;
@@ -19,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::federation::{Catalog, Listing, fetch_listing};
+use crate::ingress::connections;
 use crate::state::AppState;
 use crate::upstreams::{self, EnvLookup};
 use crate::{checkpointer, endpoint, ledger_api, notify, ops};
@@ -195,26 +195,26 @@ pub async fn run(
     // Serve at once: /health and /ready answer while the upstreams start, and each upstream's
     // tools are callable as soon as it is listed.
     let app = router(st.clone());
-    let drain = shutdown.clone();
+    let s = &st.config.server;
+    let limits = connections::Limits {
+        max_connections: s.max_connections,
+        max_per_client: s.max_connections_per_client,
+        header_read_timeout: s.header_read_timeout,
+    };
     let st_flag = st.clone();
-    // Answers are small and written whole: send them at once rather than wait on Nagle.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY could not be set");
-        }
+    let flag = shutdown.clone();
+    tokio::spawn(async move {
+        flag.cancelled().await;
+        st_flag.shutting_down.store(true, Ordering::Relaxed);
+        tracing::info!("shutdown requested; draining in-flight calls");
     });
-    let server = tokio::spawn(
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            drain.cancelled().await;
-            st_flag.shutting_down.store(true, Ordering::Relaxed);
-            tracing::info!("shutdown requested; draining in-flight calls");
-        })
-        .into_future(),
-    );
+    let server = tokio::spawn(connections::serve(
+        listener,
+        app,
+        limits,
+        st.metrics.connections_refused.clone(),
+        shutdown.clone(),
+    ));
 
     let missing = match list_upstreams_at_start(&st, &shutdown).await {
         Ok(missing) => missing,
@@ -246,10 +246,7 @@ pub async fn run(
         tokio::time::sleep(grace).await;
     };
     let result = tokio::select! {
-        r = server => match r {
-            Ok(r) => r.map_err(StartError::Serve),
-            Err(e) => Err(StartError::Serve(std::io::Error::other(e))),
-        },
+        r = server => r.map_err(|e| StartError::Serve(std::io::Error::other(e))),
         _ = deadline => {
             tracing::warn!(grace_ms = grace.as_millis() as u64, "drain deadline passed; in-flight calls are cut off");
             Ok(())

@@ -16,6 +16,7 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     NotAcceptable,
     RepeatedHeader,
+    RequestTimeout,
     // identity
     MissingCredentials,
     InvalidCredentials,
@@ -73,6 +74,7 @@ impl ErrorCode {
         ErrorCode::UnsupportedMediaType,
         ErrorCode::NotAcceptable,
         ErrorCode::RepeatedHeader,
+        ErrorCode::RequestTimeout,
         ErrorCode::MissingCredentials,
         ErrorCode::InvalidCredentials,
         ErrorCode::AmbiguousCredentials,
@@ -125,6 +127,7 @@ impl ErrorCode {
             UnsupportedMediaType => "unsupported_media_type",
             NotAcceptable => "not_acceptable",
             RepeatedHeader => "repeated_header",
+            RequestTimeout => "request_timeout",
             MissingCredentials => "missing_credentials",
             InvalidCredentials => "invalid_credentials",
             AmbiguousCredentials => "ambiguous_credentials",
@@ -177,6 +180,7 @@ impl ErrorCode {
             MethodNotAllowed => 405,
             UnsupportedMediaType => 415,
             NotAcceptable => 406,
+            RequestTimeout => 408,
             MissingCredentials | InvalidCredentials | AmbiguousCredentials | CredentialExpired
             | CredentialRevoked => 401,
             ParseError
@@ -228,7 +232,7 @@ impl ErrorCode {
             }
             ShuttingDown | Overloaded => -32006,
             ForbiddenHost | ForbiddenOrigin | PayloadTooLarge | NotFound | MethodNotAllowed
-            | UnsupportedMediaType | NotAcceptable => -32000,
+            | UnsupportedMediaType | NotAcceptable | RequestTimeout => -32000,
         }
     }
 
@@ -245,6 +249,9 @@ impl ErrorCode {
             MethodNotAllowed => "Use POST for JSON-RPC messages on the MCP endpoint.",
             UnsupportedMediaType => "Send the body as Content-Type: application/json.",
             NotAcceptable => "Accept application/json and text/event-stream.",
+            RequestTimeout => {
+                "Send the whole request promptly; the limits are server.header_read_timeout and server.body_read_timeout."
+            }
             RepeatedHeader => {
                 "Send each credential, host, origin, session and protocol header at most once."
             }

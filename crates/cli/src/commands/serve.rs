@@ -75,9 +75,24 @@ struct Quickstart {
     data_dir: PathBuf,
 }
 
+/// Raise the soft limit on open files to the hard one: every connection and child pipe is a
+/// descriptor, and the usual soft default (1024) runs out long before the connection caps.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => tracing::info!(from = soft, to = hard, "open-file limit raised"),
+            Err(e) => tracing::warn!(error = %e, soft, "open-file limit could not be raised"),
+        },
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "open-file limit could not be read"),
+    }
+}
+
 /// Run a config that was validated with every override applied.
 fn start(config: Config, quick: Option<Quickstart>) -> ExitCode {
     let logs = crate::logging::init("info");
+    raise_open_file_limit();
     let self_exe = match std::env::current_exe() {
         Ok(p) => p,
         Err(e) => {

@@ -32,6 +32,10 @@ pub(super) struct RawServer {
     pub session_idle_timeout: Option<String>,
     pub max_sessions: Option<u64>,
     pub startup_wait: Option<String>,
+    pub max_connections: Option<u64>,
+    pub max_connections_per_client: Option<u64>,
+    pub header_read_timeout: Option<String>,
+    pub body_read_timeout: Option<String>,
     pub conformance_profile: Option<bool>,
 }
 

@@ -43,6 +43,27 @@ impl Errors {
         });
     }
 
+    /// A whole number within `range`, or `default` when absent.
+    fn count(
+        &mut self,
+        field: &str,
+        v: Option<u64>,
+        default: usize,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> usize {
+        match v {
+            None => default,
+            Some(n) if range.contains(&n) => n as usize,
+            Some(_) => {
+                self.add(
+                    field,
+                    format!("must be between {} and {}", range.start(), range.end()),
+                );
+                default
+            }
+        }
+    }
+
     fn duration(
         &mut self,
         field: &str,
@@ -244,6 +265,30 @@ pub(super) fn validate(
             s.startup_wait.as_deref(),
             Duration::from_secs(20),
             Duration::from_secs(600),
+        ),
+        max_connections: e.count(
+            "server.max_connections",
+            s.max_connections,
+            10_000,
+            1..=1_000_000,
+        ),
+        max_connections_per_client: e.count(
+            "server.max_connections_per_client",
+            s.max_connections_per_client,
+            256,
+            1..=1_000_000,
+        ),
+        header_read_timeout: e.duration(
+            "server.header_read_timeout",
+            s.header_read_timeout.as_deref(),
+            Duration::from_secs(10),
+            Duration::from_secs(300),
+        ),
+        body_read_timeout: e.duration(
+            "server.body_read_timeout",
+            s.body_read_timeout.as_deref(),
+            Duration::from_secs(30),
+            Duration::from_secs(3600),
         ),
         conformance_profile: s.conformance_profile.unwrap_or(false),
     };

@@ -193,7 +193,15 @@ async fn post_inner(
             Ok(a) => a,
             Err(f) => return fail(log, &f, cid),
         };
-    let bytes = match ingress::read_body(headers, body, st.config.server.max_body_bytes).await {
+    let server = &st.config.server;
+    let bytes = match ingress::read_body(
+        headers,
+        body,
+        server.max_body_bytes,
+        server.body_read_timeout,
+    )
+    .await
+    {
         Ok(b) => b,
         Err(f) => return fail(log, &f, cid),
     };

@@ -176,6 +176,25 @@ pub async fn read_body(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
+    within: std::time::Duration,
+) -> Result<bytes::Bytes, Failure> {
+    tokio::time::timeout(within, read_body_unbounded(headers, body, limit))
+        .await
+        .unwrap_or_else(|_| {
+            Err(Failure::new(
+                ErrorCode::RequestTimeout,
+                format!(
+                    "the request body did not arrive within {} s",
+                    within.as_secs()
+                ),
+            ))
+        })
+}
+
+async fn read_body_unbounded(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
 ) -> Result<bytes::Bytes, Failure> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -389,19 +408,45 @@ mod tests {
         );
     }
 
+    const SECOND: std::time::Duration = std::time::Duration::from_secs(1);
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_does_not_arrive_in_time_is_refused() {
+        let (_tx, body) = {
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(1);
+            (tx, Body::from_stream(tokio_stream_of(rx)))
+        };
+        let f = read_body(&HeaderMap::new(), body, 10, SECOND)
+            .await
+            .unwrap_err();
+        assert_eq!(f.code, ErrorCode::RequestTimeout);
+    }
+
+    /// A stream of what the channel receives (the sender never sends: a stalled body).
+    fn tokio_stream_of(
+        mut rx: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, std::io::Error>>,
+    ) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
+        futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+    }
+
     #[tokio::test]
     async fn bodies_over_the_limit_are_refused() {
-        let ok = read_body(&HeaderMap::new(), Body::from("x".repeat(10)), 10)
+        let ok = read_body(&HeaderMap::new(), Body::from("x".repeat(10)), 10, SECOND)
             .await
             .unwrap();
         assert_eq!(ok.len(), 10);
-        let f = read_body(&HeaderMap::new(), Body::from("x".repeat(11)), 10)
+        let f = read_body(&HeaderMap::new(), Body::from("x".repeat(11)), 10, SECOND)
             .await
             .unwrap_err();
         assert_eq!(f.code, ErrorCode::PayloadTooLarge);
-        let f = read_body(&headers(&[("content-length", "999999")]), Body::empty(), 10)
-            .await
-            .unwrap_err();
+        let f = read_body(
+            &headers(&[("content-length", "999999")]),
+            Body::empty(),
+            10,
+            SECOND,
+        )
+        .await
+        .unwrap_err();
         assert_eq!(f.code, ErrorCode::PayloadTooLarge);
     }
 }

@@ -1,6 +1,7 @@
 //! Ingress guards: the cheap refusals that need no identity. Host allowlist and Origin check
 //! (DNS-rebinding defence), media types, and the body size cap.
 
+pub mod connections;
 mod guards;
 pub mod headers;
 
