@@ -158,11 +158,15 @@ pub const GATEWAY_TOOL: &str = "demo.echo";
 pub const DIRECT_TOOL: &str = "echo";
 
 /// The gateway's config: API keys, policy in `mode` allowing the read tool `demo.echo`, the
-/// SQLite ledger (durable decision record before forwarding) in the data dir.
+/// SQLite ledger (durable decision record before forwarding) in the data dir. Every client and
+/// every kept session of the harness is a connection from 127.0.0.1, so the per-client
+/// connection cap is lifted to the harness's own maximum.
 fn gateway_config(mode: &str, upstream_url: &str) -> String {
     format!(
         r#"[server]
 shutdown_grace = "2s"
+max_connections = 200000
+max_connections_per_client = 200000
 
 [policy]
 mode = "{mode}"
