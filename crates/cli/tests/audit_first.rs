@@ -135,7 +135,7 @@ async fn a_store_failure_reaches_clients_without_its_internal_text() {
         }
     }
     assert!(
-        gw.logs().contains("database is locked"),
+        gw.logged("database is locked"),
         "the cause is logged for the operator"
     );
 }
@@ -146,15 +146,8 @@ async fn one_correlation_id_in_response_ledger_and_logs_and_secrets_redacted() {
     let (_, key) = gw.key("reader", &[]);
     let sid = initialize(&gw.url, &key).await;
     let secret = format!("pcl_{}_{}", "ab".repeat(6), "S".repeat(43));
-    let r = call(
-        &gw.url,
-        &key,
-        &sid,
-        "demo.echo",
-        json!({"text": format!("Bearer tok123 {secret}"), "password": "hunter2"}),
-        None,
-    )
-    .await;
+    let args = json!({"text": format!("Bearer tok123 {secret}"), "password": "hunter2"});
+    let r = call(&gw.url, &key, &sid, "demo.echo", args.clone(), None).await;
     let cid = r.headers["x-correlation-id"].to_str().unwrap().to_string();
     let recs = ledger(&gw.db_path());
     assert!(
@@ -165,7 +158,14 @@ async fn one_correlation_id_in_response_ledger_and_logs_and_secrets_redacted() {
     for s in [secret.as_str(), "tok123", "hunter2"] {
         assert!(!preview.contains(s), "{s} in {preview}");
     }
-    assert_eq!(recs[0]["args_hash"].as_str().unwrap().len(), 64);
+    let expected = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(args.to_string().as_bytes()))
+    };
+    assert_eq!(
+        recs[0]["args_hash"], expected,
+        "SHA-256 of the arguments' compact JSON"
+    );
     let v = gw.request_log(&cid);
     assert_eq!(v["tool"], "demo.echo");
     assert_eq!(v["decision"], "allow");

@@ -159,14 +159,33 @@ impl Gateway {
         std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
     }
 
+    /// The first log line `wanted` accepts, waiting (up to 10 s) for the gateway's log writer,
+    /// which writes behind the requests.
+    pub fn log_line(&self, wanted: impl Fn(&str) -> bool) -> Option<String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let logs = self.logs();
+            if let Some(l) = logs.lines().find(|l| wanted(l)) {
+                return Some(l.to_string());
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether the log comes to contain `text` (waiting as [`Gateway::log_line`] does).
+    pub fn logged(&self, text: &str) -> bool {
+        self.log_line(|l| l.contains(text)).is_some()
+    }
+
     /// The one request log line with this correlation id, parsed.
     pub fn request_log(&self, cid: &str) -> Value {
-        let logs = self.logs();
-        let line = logs
-            .lines()
-            .find(|l| l.contains(cid) && l.contains("\"message\":\"request\""))
-            .unwrap_or_else(|| panic!("no request log line for {cid} in:\n{logs}"));
-        serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+        let line = self
+            .log_line(|l| l.contains(cid) && l.contains("\"message\":\"request\""))
+            .unwrap_or_else(|| panic!("no request log line for {cid} in:\n{}", self.logs()));
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
     }
 
     /// `portcullis keys create ... --json`; returns (id, key).
