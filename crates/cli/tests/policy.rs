@@ -167,7 +167,13 @@ async fn a_live_write_runs_in_enforce_mode_only_with_allow_write() {
     )
     .await;
     assert_eq!(r.status, 200);
-    assert!(r.body["result"].is_object(), "{:?}", r.body);
+    assert_eq!(
+        text_of(&r.body),
+        "stored \"k\"",
+        "the tool's own answer: {:?}",
+        r.body
+    );
+    assert_ne!(r.body["result"]["isError"], true, "{:?}", r.body);
     assert!(r.body["result"]["_meta"]["io.portcullis/dryRun"].is_null());
     let read = call(
         &gw.url,
@@ -194,6 +200,7 @@ async fn a_live_write_runs_in_enforce_mode_only_with_allow_write() {
         &[("x-portcullis-dry-run", "false")],
     )
     .await;
+    assert_eq!(text_of(&r.body), "stored \"h\"", "ran live: {:?}", r.body);
     assert!(
         r.body["result"]["_meta"]["io.portcullis/dryRun"].is_null(),
         "{:?}",

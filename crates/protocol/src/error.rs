@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// Every way the gateway can refuse or fail a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(test, derive(strum::EnumIter))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     // ingress
@@ -394,6 +395,17 @@ mod tests {
         assert!(
             doc.contains(&table),
             "docs/errors.md is out of date; its table must be exactly:\n{table}"
+        );
+    }
+
+    #[test]
+    fn all_lists_every_code_in_declaration_order() {
+        use strum::IntoEnumIterator;
+        let declared: Vec<ErrorCode> = ErrorCode::iter().collect();
+        assert_eq!(
+            declared,
+            ErrorCode::ALL,
+            "ErrorCode::ALL (and so docs/errors.md) must list every variant"
         );
     }
 

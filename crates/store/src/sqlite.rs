@@ -45,6 +45,8 @@ pub struct SqliteStore {
     tx: mpsc::Sender<Op>,
     readers: Arc<ReaderPool>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Transactions that committed appends, counted by the writer.
+    commits: Arc<std::sync::atomic::AtomicU64>,
     /// Rate buckets live in process memory: rate state need not survive a restart, and the
     /// embedded store serves one gateway process.
     rates: LocalRates,
@@ -65,6 +67,13 @@ fn restrict_permissions(path: &Path) {
 }
 
 impl SqliteStore {
+    /// How many transactions have committed appends since the store was opened. Appends that
+    /// wait together share one (group commit), so under concurrency this grows slower than the
+    /// number of appends.
+    pub fn append_commits(&self) -> u64 {
+        self.commits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Open (creating if needed) the database, migrate it, recover the ledger frontier and
     /// start the writer.
     pub fn open(opts: SqliteOptions) -> Result<SqliteStore, StoreError> {
@@ -79,6 +88,7 @@ impl SqliteStore {
         restrict_permissions(&opts.path);
         schema::migrate(&mut wconn)?;
         let writer = Writer::recover(wconn)?;
+        let commits = writer.commits.clone();
         let readers = (0..READERS)
             .map(|_| open_connection(&opts))
             .collect::<Result<Vec<_>, _>>()?;
@@ -91,6 +101,7 @@ impl SqliteStore {
             tx,
             readers: Arc::new(ReaderPool::new(readers)),
             writer_thread: Mutex::new(Some(handle)),
+            commits,
             rates: LocalRates::default(),
         })
     }

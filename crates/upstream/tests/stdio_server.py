@@ -1,5 +1,6 @@
 """A small MCP server over stdio for the connector's tests. Modes (argv[1]):
-good, wrong_id, garbage, exit_after_2, silent, huge. Writes noise to stderr on every message.
+good, wrong_id, garbage, exit_after_2, silent, huge, reverse (tools/call answers held until
+five wait, then sent last first). Writes noise to stderr on every message.
 In good mode, tools by name: env (the environment's keys), hang (never answers), cancelled
 (the cancellations received so far), progress (progress, a log message and a list change
 before the answer), ask_roots (asks the client for roots, answers with the reply); anything
@@ -11,6 +12,7 @@ import sys
 mode = sys.argv[1] if len(sys.argv) > 1 else "good"
 calls = 0
 cancelled = []
+held = []
 
 
 def send(obj):
@@ -50,6 +52,13 @@ for raw in sys.stdin:
             sys.stdout.flush()
         elif mode == "silent":
             pass
+        elif mode == "reverse":
+            held.append({"jsonrpc": "2.0", "id": mid, "result": {"content": [
+                {"type": "text", "text": json.dumps(msg["params"].get("arguments", {}))}]}})
+            if len(held) == 5:
+                for answer in reversed(held):
+                    send(answer)
+                held = []
         elif mode == "huge":
             send({"jsonrpc": "2.0", "id": mid, "result": {"content": [{"type": "text", "text": "x" * 200000}]}})
         elif name == "hang":

@@ -86,7 +86,11 @@ fn a_full_config_loads_into_domain_types() {
         other => panic!("{other:?}"),
     }
     assert_eq!(c.upstreams[1].timeout, Duration::from_secs(2));
-    assert_eq!(c.hash.len(), 64);
+    assert_eq!(
+        c.hash,
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(FULL.as_bytes())),
+        "SHA-256 of the file's bytes"
+    );
 }
 
 #[test]

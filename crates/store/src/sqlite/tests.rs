@@ -89,6 +89,22 @@ async fn concurrent_appends_share_commits_and_lose_nothing() {
     seqs.sort_unstable();
     assert_eq!(seqs, (0..200).collect::<Vec<_>>());
     assert_eq!(store.head().await.unwrap().size, 200);
+    // All 200 were waiting while the first commit's fsync ran: they shared a few commits.
+    let commits = store.append_commits();
+    assert!(
+        (1..50).contains(&commits),
+        "200 appends in {commits} commits"
+    );
+}
+
+#[tokio::test]
+async fn one_append_at_a_time_is_one_commit_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    for i in 0..5 {
+        store.append(record(&format!("c{i}"))).await.unwrap();
+    }
+    assert_eq!(store.append_commits(), 5);
 }
 
 #[tokio::test]

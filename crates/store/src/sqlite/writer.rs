@@ -69,6 +69,8 @@ impl UsageChange {
 pub(crate) struct Writer {
     conn: Connection,
     frontier: Frontier,
+    /// Transactions that committed appends (each may hold many: group commit).
+    pub(crate) commits: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn save_frontier(conn: &Connection, f: &Frontier) -> rusqlite::Result<()> {
@@ -145,7 +147,11 @@ impl Writer {
     pub(crate) fn recover(conn: Connection) -> Result<Writer, StoreError> {
         check_no_gap(&conn, size_by_max_seq(&conn)?)?;
         let frontier = checked_frontier(&conn, load_frontier(&conn))?;
-        Ok(Writer { conn, frontier })
+        Ok(Writer {
+            conn,
+            frontier,
+            commits: Default::default(),
+        })
     }
 
     pub(crate) fn run(mut self, mut rx: mpsc::Receiver<Op>) {
@@ -225,6 +231,8 @@ impl Writer {
         match outcome {
             Ok(()) => {
                 self.frontier = frontier;
+                self.commits
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 for ((_, reply), result) in batch.into_iter().zip(results) {
                     let _ = reply.send(result);
                 }
