@@ -167,6 +167,7 @@ fn gateway_config(mode: &str, upstream_url: &str) -> String {
 shutdown_grace = "2s"
 max_connections = 200000
 max_connections_per_client = 200000
+max_sessions_per_principal = 200000
 
 [policy]
 mode = "{mode}"

@@ -50,6 +50,8 @@ pub struct ServerConfig {
     pub session_idle_timeout: Duration,
     /// Most legacy sessions held at once.
     pub max_sessions: usize,
+    /// Most legacy sessions one credential may hold.
+    pub max_sessions_per_principal: usize,
     /// How long start-up waits for every upstream to be listed before it reports the gateway
     /// started with those it has (the others join when they come up). It serves meanwhile.
     pub startup_wait: Duration,

@@ -77,6 +77,7 @@ impl AppState {
         let sessions = Sessions::new(
             config.server.session_idle_timeout,
             config.server.max_sessions,
+            config.server.max_sessions_per_principal,
             OutboxLimits::default(),
         );
         let identity = if config.server.conformance_profile {

@@ -31,6 +31,7 @@ pub(super) struct RawServer {
     pub sse_keep_alive: Option<String>,
     pub session_idle_timeout: Option<String>,
     pub max_sessions: Option<u64>,
+    pub max_sessions_per_principal: Option<u64>,
     pub startup_wait: Option<String>,
     pub max_connections: Option<u64>,
     pub max_connections_per_client: Option<u64>,

@@ -260,6 +260,12 @@ pub(super) fn validate(
                 10_000
             }
         },
+        max_sessions_per_principal: e.count(
+            "server.max_sessions_per_principal",
+            s.max_sessions_per_principal,
+            64,
+            1..=1_000_000,
+        ),
         startup_wait: e.duration(
             "server.startup_wait",
             s.startup_wait.as_deref(),

@@ -173,6 +173,9 @@ pub struct Sessions {
     inner: Mutex<HashMap<String, Arc<Session>>>,
     idle_timeout: Duration,
     max: usize,
+    /// Most sessions one principal (one credential) may hold: with the outbox's byte cap, what
+    /// bounds the memory one principal can take.
+    per_principal: usize,
     limits: OutboxLimits,
     /// Ids of sessions that ended (expired or deleted) whose upstream sessions are still to be
     /// closed.
@@ -187,11 +190,17 @@ pub struct NewSession<'a> {
 }
 
 impl Sessions {
-    pub fn new(idle_timeout: Duration, max: usize, limits: OutboxLimits) -> Sessions {
+    pub fn new(
+        idle_timeout: Duration,
+        max: usize,
+        per_principal: usize,
+        limits: OutboxLimits,
+    ) -> Sessions {
         Sessions {
             inner: Mutex::new(HashMap::new()),
             idle_timeout,
             max,
+            per_principal,
             limits,
             gone: Mutex::new(Vec::new()),
         }
@@ -218,14 +227,34 @@ impl Sessions {
 
     /// Create a session; its id is 128 random bits, hex.
     pub fn create(&self, new: NewSession<'_>, now: Instant) -> Result<Arc<Session>, Failure> {
-        if lock(&self.inner).len() >= self.max {
-            self.sweep(now);
+        let credential = &new.principal.credential_id;
+        let held = |map: &HashMap<String, Arc<Session>>| {
+            map.values()
+                .filter(|s| &s.principal.credential_id == credential)
+                .count()
+        };
+        {
+            let map = lock(&self.inner);
+            let full = map.len() >= self.max || held(&map) >= self.per_principal;
+            drop(map);
+            if full {
+                self.sweep(now);
+            }
         }
         let mut map = lock(&self.inner);
         if map.len() >= self.max {
             return Err(Failure::new(
                 ErrorCode::Overloaded,
                 "the gateway holds its maximum number of sessions; retry later",
+            ));
+        }
+        if held(&map) >= self.per_principal {
+            return Err(Failure::new(
+                ErrorCode::Overloaded,
+                format!(
+                    "this credential holds its maximum of {} sessions; end one (DELETE) or let one expire",
+                    self.per_principal
+                ),
             ));
         }
         let mut id = [0u8; 16];

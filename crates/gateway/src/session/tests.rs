@@ -11,7 +11,7 @@ fn p(cred: &str) -> Principal {
 }
 
 fn sessions(max: usize) -> Sessions {
-    Sessions::new(Duration::from_secs(60), max, OutboxLimits::default())
+    Sessions::new(Duration::from_secs(60), max, max, OutboxLimits::default())
 }
 
 fn new<'a>(principal: &'a Principal, caps: Value) -> NewSession<'a> {
@@ -159,4 +159,24 @@ async fn a_client_cannot_pile_up_unanswered_requests() {
         (up["id"].clone(), up["error"]["code"].clone()),
         (json!("over"), json!(-32603))
     );
+}
+
+#[test]
+fn one_credential_cannot_take_every_session() {
+    let s = Sessions::new(Duration::from_secs(60), 10, 3, OutboxLimits::default());
+    let now = Instant::now();
+    let (greedy, other) = (p("greedy"), p("other"));
+    for _ in 0..3 {
+        s.create(new(&greedy, json!({})), now).unwrap();
+    }
+    let f = s.create(new(&greedy, json!({})), now).err().unwrap();
+    assert_eq!(f.code, ErrorCode::Overloaded);
+    assert!(f.reason.contains("maximum of 3"), "{}", f.reason);
+    assert!(
+        s.create(new(&other, json!({})), now).is_ok(),
+        "others still get sessions"
+    );
+    // An expired session of the greedy one makes room again.
+    let later = now + Duration::from_secs(61);
+    assert!(s.create(new(&greedy, json!({})), later).is_ok());
 }
