@@ -65,6 +65,35 @@ pub enum Message {
     Response(Response),
 }
 
+impl Message {
+    /// The message as JSON-RPC 2.0 JSON, which `decode_value` reads back to an equal message.
+    pub fn to_value(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("jsonrpc".into(), Value::from("2.0"));
+        let (id, method, params) = match self {
+            Message::Request(r) => (Some(&r.id), Some(&r.method), r.params.as_ref()),
+            Message::Notification(n) => (None, Some(&n.method), n.params.as_ref()),
+            Message::Response(r) => (Some(&r.id), None, None),
+        };
+        if let Some(id) = id {
+            m.insert("id".into(), id.to_value());
+        }
+        if let Some(method) = method {
+            m.insert("method".into(), Value::from(method.as_str()));
+        }
+        if let Some(params) = params {
+            m.insert("params".into(), Value::Object(params.clone()));
+        }
+        if let Message::Response(r) = self {
+            match &r.outcome {
+                Ok(result) => m.insert("result".into(), result.clone()),
+                Err(error) => m.insert("error".into(), error.clone()),
+            };
+        }
+        Value::Object(m)
+    }
+}
+
 /// Why a body is not one valid JSON-RPC 2.0 message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {

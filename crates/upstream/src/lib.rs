@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use call::{CallEvent, CallOptions, Notice, RpcError, ServerRequest};
 pub use error::UpstreamError;
+pub use rpc::{Incoming, classify};
 pub use stdio::describe_exit;
 
 /// Most `tools/list` pages followed.

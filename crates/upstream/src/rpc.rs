@@ -8,7 +8,7 @@ use crate::call::Reply;
 
 /// A message read from an upstream, classified.
 #[derive(Debug, PartialEq)]
-pub(crate) enum Incoming {
+pub enum Incoming {
     /// A response to request `id` (its result, or its error as `UpstreamError::Rpc`), or an
     /// invalid response that still names an id (`InvalidResponse`).
     Response(u64, Reply),
@@ -19,8 +19,8 @@ pub(crate) enum Incoming {
     Unmatchable(String),
 }
 
-/// Classify one JSON value read from an upstream.
-pub(crate) fn classify(v: Value) -> Incoming {
+/// Classify one JSON value read from an upstream (a stdio line, an HTTP body or SSE event).
+pub fn classify(v: Value) -> Incoming {
     let Value::Object(m) = v else {
         return Incoming::Unmatchable("message is not an object".into());
     };

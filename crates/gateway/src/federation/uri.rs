@@ -78,4 +78,88 @@ mod tests {
         }
         assert!(UriTemplate::new(&"a".repeat(MAX_TEMPLATE + 1)).is_none());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// A piece of a template: a literal (regex metacharacters included) or an expression
+        /// with its operator.
+        #[derive(Debug, Clone)]
+        enum Piece {
+            Literal(String),
+            Expr(&'static str, String),
+        }
+
+        fn piece() -> impl Strategy<Value = Piece> {
+            prop_oneof![
+                "[a-zA-Z0-9:/._~()*+?|^$\\\\\\[\\]-]{1,6}".prop_map(Piece::Literal),
+                (
+                    prop::sample::select(vec!["", "+", "#", "/", "?", "&", ";", "."]),
+                    "[a-z]{1,5}"
+                )
+                    .prop_map(|(op, name)| Piece::Expr(op, name)),
+            ]
+        }
+
+        fn spans_slash(op: &str) -> bool {
+            matches!(op, "+" | "#" | "/")
+        }
+
+        /// A template and a URI made from it by substituting a value for each expression
+        /// (values with `/` only where the expression may span it).
+        fn template_and_uri() -> impl Strategy<Value = (String, String)> {
+            prop::collection::vec(piece(), 1..6).prop_flat_map(|pieces| {
+                let values: Vec<BoxedStrategy<String>> = pieces
+                    .iter()
+                    .map(|p| match p {
+                        Piece::Literal(l) => Just(l.clone()).boxed(),
+                        Piece::Expr(op, _) if spans_slash(op) => "[a-zA-Z0-9/._~%-]{1,8}".boxed(),
+                        Piece::Expr(..) => "[a-zA-Z0-9._~%-]{1,8}".boxed(),
+                    })
+                    .collect();
+                let template: String = pieces
+                    .iter()
+                    .map(|p| match p {
+                        Piece::Literal(l) => l.clone(),
+                        Piece::Expr(op, name) => format!("{{{op}{name}}}"),
+                    })
+                    .collect();
+                (Just(template), values.prop_map(|v| v.concat()))
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn a_substituted_template_matches((template, uri) in template_and_uri()) {
+                let t = UriTemplate::new(&template).expect("generated templates are well formed");
+                prop_assert!(t.matches(&uri), "{} should match {}", template, uri);
+                // Matching is anchored at both ends: an outer literal must be there.
+                if !template.starts_with('{') {
+                    let longer = format!("\u{1}{uri}");
+                    prop_assert!(!t.matches(&longer));
+                }
+                if !template.ends_with('}') {
+                    let longer = format!("{uri}\n");
+                    prop_assert!(!t.matches(&longer));
+                }
+            }
+
+            #[test]
+            fn a_simple_expression_never_spans_a_slash(
+                prefix in "[a-z:]{1,6}/",
+                name in "[a-z]{1,5}",
+                value in "[a-z0-9]{1,4}/[a-z0-9]{1,4}",
+            ) {
+                let t = UriTemplate::new(&format!("{prefix}{{{name}}}")).unwrap();
+                let uri = format!("{prefix}{value}");
+                prop_assert!(!t.matches(&uri));
+                let t = UriTemplate::new(&format!("{prefix}{{+{name}}}")).unwrap();
+                prop_assert!(t.matches(&uri));
+            }
+        }
+    }
 }

@@ -83,7 +83,8 @@ fn event_id(stream: u64, seq: u64) -> String {
     format!("{stream}-{seq}")
 }
 
-fn parse_event_id(id: &str) -> Option<(u64, u64)> {
+/// The (stream, seq) an event id (`{stream}-{seq}`, as sent back in `Last-Event-ID`) names.
+pub fn parse_event_id(id: &str) -> Option<(u64, u64)> {
     let (s, q) = id.split_once('-')?;
     Some((s.parse().ok()?, q.parse().ok()?))
 }

@@ -96,3 +96,104 @@ fn error_response_carries_the_contract() {
     assert_eq!(v["error"]["data"]["correlationId"], "c-1");
     assert!(v["error"]["data"]["guidance"].is_string());
 }
+
+mod round_trip {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Strings of at most 240 bytes (any characters, control and non-ASCII included).
+    fn text(max_chars: usize) -> impl Strategy<Value = String> {
+        prop::collection::vec(any::<char>(), 0..max_chars).prop_map(String::from_iter)
+    }
+
+    /// Floats that serde_json's default parser reads back exactly (few digits, small exponent);
+    /// arbitrary floats can come back one ULP off (see `fuzz/RESULTS.md`).
+    fn float() -> impl Strategy<Value = f64> {
+        (-10_000_000i64..10_000_000, 0i32..12).prop_map(|(m, e)| m as f64 / 10f64.powi(e))
+    }
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            float().prop_map(Value::from),
+            text(20).prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                prop::collection::btree_map(text(12), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn params() -> impl Strategy<Value = Option<Map<String, Value>>> {
+        prop::option::of(
+            prop::collection::btree_map(text(12), json(), 0..6)
+                .prop_map(|m| m.into_iter().collect()),
+        )
+    }
+
+    fn id() -> impl Strategy<Value = Id> {
+        prop_oneof![any::<i64>().prop_map(Id::Num), text(60).prop_map(Id::Str)]
+    }
+
+    fn method() -> impl Strategy<Value = String> {
+        prop::collection::vec(any::<char>(), 1..60).prop_map(String::from_iter)
+    }
+
+    fn error() -> impl Strategy<Value = Value> {
+        (any::<i64>(), text(40), prop::option::of(json())).prop_map(|(code, message, data)| {
+            let mut e = serde_json::json!({"code": code, "message": message});
+            if let Some(d) = data {
+                e["data"] = d;
+            }
+            e
+        })
+    }
+
+    fn message() -> impl Strategy<Value = Message> {
+        prop_oneof![
+            (id(), method(), params()).prop_map(|(id, method, params)| Message::Request(Request {
+                id,
+                method,
+                params
+            })),
+            (method(), params()).prop_map(|(method, params)| Message::Notification(Notification {
+                method,
+                params
+            })),
+            (id(), json()).prop_map(|(id, r)| Message::Response(Response { id, outcome: Ok(r) })),
+            (id(), error()).prop_map(|(id, e)| Message::Response(Response {
+                id,
+                outcome: Err(e)
+            })),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn encoded_messages_decode_to_themselves(m in message()) {
+            let bytes = serde_json::to_vec(&m.to_value()).unwrap();
+            prop_assert_eq!(decode(&bytes), Ok(m.clone()));
+            prop_assert_eq!(decode_value(m.to_value()), Ok(m));
+        }
+
+        #[test]
+        fn an_unknown_member_is_refused(m in message(), key in "[a-z_]{1,8}") {
+            prop_assume!(!matches!(
+                key.as_str(),
+                "jsonrpc" | "id" | "method" | "params" | "result" | "error"
+            ));
+            let mut v = m.to_value();
+            v[key.as_str()] = Value::Null;
+            prop_assert!(matches!(decode_value(v), Err(DecodeError::Invalid(_))));
+        }
+    }
+}
