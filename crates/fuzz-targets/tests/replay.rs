@@ -56,9 +56,14 @@ fn every_target_has_a_corpus_and_every_corpus_a_target() {
             "fuzz/regressions/{extra} has no target"
         );
     }
+    let manifest = fs::read_to_string(fuzz_dir().join("Cargo.toml")).unwrap();
     for name in &names {
         let src = fuzz_dir().join("fuzz_targets").join(format!("{name}.rs"));
         assert!(src.is_file(), "{} is missing", src.display());
+        assert!(
+            manifest.contains(&format!("name = \"{name}\"")),
+            "fuzz/Cargo.toml has no [[bin]] {name}"
+        );
     }
 }
 
