@@ -44,6 +44,11 @@ pub fn record(seq: u64, tenant: &str) -> Record {
         args_hash: Some("ab".repeat(32)),
         args_preview: Some("{\"text\":\"hi \\\"there\\\"\"}".into()),
         latency_us: (!decision).then_some(1234),
+        facts: [
+            ("auth_method".to_string(), "api_key".to_string()),
+            ("client".to_string(), "127.0.0.1:5\u{e9}".to_string()),
+        ]
+        .into(),
     }
 }
 

@@ -2,14 +2,19 @@
 
 use base64::Engine as _;
 use portcullis_protocol::jsonrpc::{self, DecodeError, Id, MAX_ID_LEN, MAX_METHOD_LEN, Message};
-use portcullis_protocol::{ErrorCode, mcp};
+use portcullis_protocol::{ErrorCode, mcp, strict};
 use serde_json::Value;
 
 /// `jsonrpc::decode`: a decoded message re-encodes to JSON that decodes to the same message;
-/// what it accepts respects the size limits; its error kinds agree with a plain JSON parse;
-/// `id_hint` finds a request's id.
+/// what it accepts respects the size limits; its error kinds agree with the strict JSON parse,
+/// which reads what serde_json reads except repeated keys; `id_hint` finds a request's id.
 pub fn jsonrpc_decode(data: &[u8]) {
-    let parsed = serde_json::from_slice::<Value>(data);
+    let parsed = strict::from_slice(data);
+    match (&parsed, serde_json::from_slice::<Value>(data)) {
+        (Ok(strict), Ok(lax)) => assert_eq!(strict, &lax),
+        (Ok(_), Err(e)) => panic!("strict JSON accepted what serde_json refuses: {e}"),
+        (Err(_), _) => {}
+    }
     let hint = DecodeError::id_hint(data);
     match jsonrpc::decode(data) {
         Ok(m) => {
