@@ -215,8 +215,10 @@ fn field_of(path: &serde_ignored::Path<'_>) -> String {
         Path::Seq { parent, index } => format!("{}[{index}]", field_of(parent)),
         Path::Map { parent, key } => {
             let p = field_of(parent);
+            // An empty key is shown as `""`, so the field still names something.
+            let key = if key.is_empty() { "\"\"" } else { key.as_str() };
             if p.is_empty() {
-                key.clone()
+                key.to_string()
             } else {
                 format!("{p}.{key}")
             }

@@ -389,3 +389,19 @@ fn a_value_of_the_wrong_type_does_not_stop_the_rest_from_being_checked() {
     let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
     assert_eq!(fields, ["upstreams[0].name", "policy.mode"], "{errors:?}");
 }
+
+#[test]
+fn an_empty_key_is_named_as_such() {
+    for (text, field) in [
+        ("[\"\"]\nx = 1\n", "\"\""),
+        ("[server]\n\"\" = 1\n", "server.\"\""),
+    ] {
+        let errors = load(text).unwrap_err().errors();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.field == field && e.message.contains("unknown field")),
+            "{text:?}: {errors:?}"
+        );
+    }
+}
