@@ -14,8 +14,17 @@ use crate::UpstreamError;
 
 pub(crate) type Reply = Result<Value, UpstreamError>;
 
-/// Prefix of the progress tokens the gateway sends upstream in place of the caller's.
+/// Prefix of the progress tokens the gateway sends upstream in place of the caller's:
+/// `portcullis-<call id>-<128 random bits, hex>`. The random part makes a token unguessable, so
+/// an upstream can only send progress for a call it was given the token of.
 const PROGRESS_PREFIX: &str = "portcullis-";
+
+/// A call's progress token: the caller's, and the one the gateway issued upstream for it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Progress {
+    pub(crate) caller: Value,
+    pub(crate) issued: String,
+}
 
 /// How one call is made.
 #[derive(Default)]
@@ -188,8 +197,8 @@ struct Slot {
     /// Where the answer goes (stdio); HTTP answers arrive on the call's own response.
     reply: Option<oneshot::Sender<Reply>>,
     events: Option<mpsc::Sender<CallEvent>>,
-    /// The caller's progress token, restored on the way back.
-    progress: Option<Value>,
+    /// The caller's progress token, restored on the way back, and the one issued upstream.
+    progress: Option<Progress>,
     owner: Option<Arc<str>>,
 }
 
@@ -226,7 +235,7 @@ impl InFlight {
         &self,
         id: u64,
         opts: &CallOptions,
-        progress: Option<Value>,
+        progress: Option<Progress>,
     ) -> oneshot::Receiver<Reply> {
         let (tx, rx) = oneshot::channel();
         self.lock().insert(
@@ -338,20 +347,23 @@ impl InFlight {
     }
 
     /// The call a progress token we issued belongs to, and the caller's own token.
+    /// The call a progress token was issued for, and the caller's own token; `None` for a
+    /// token this gateway did not issue to a call still in flight.
     pub(crate) fn progress_owner(&self, token: &Value) -> Option<(u64, Value)> {
-        let id: u64 = token
-            .as_str()?
-            .strip_prefix(PROGRESS_PREFIX)?
-            .parse()
-            .ok()?;
+        let text = token.as_str()?;
+        let (id, _) = text.strip_prefix(PROGRESS_PREFIX)?.split_once('-')?;
+        let id: u64 = id.parse().ok()?;
         let progress = self.lock().get(&id)?.progress.clone()?;
-        Some((id, progress))
+        (progress.issued == text).then_some((id, progress.caller))
     }
 }
 
-/// Replace the caller's `_meta.progressToken` with one naming call `id`; returns the new params
-/// and the caller's token.
-pub(crate) fn rewrite_progress(params: Option<Value>, id: u64) -> (Option<Value>, Option<Value>) {
+/// Replace the caller's `_meta.progressToken` with an unguessable one for call `id`; returns the
+/// new params and both tokens.
+pub(crate) fn rewrite_progress(
+    params: Option<Value>,
+    id: u64,
+) -> (Option<Value>, Option<Progress>) {
     let Some(mut params) = params else {
         return (None, None);
     };
@@ -359,12 +371,12 @@ pub(crate) fn rewrite_progress(params: Option<Value>, id: u64) -> (Option<Value>
         .get_mut("_meta")
         .and_then(Value::as_object_mut)
         .and_then(|m| {
-            let t = m.remove("progressToken")?;
-            m.insert(
-                "progressToken".into(),
-                Value::String(format!("{PROGRESS_PREFIX}{id}")),
-            );
-            Some(t)
+            let caller = m.remove("progressToken")?;
+            let mut secret = [0u8; 16];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+            let issued = format!("{PROGRESS_PREFIX}{id}-{}", hex::encode(secret));
+            m.insert("progressToken".into(), Value::String(issued.clone()));
+            Some(Progress { caller, issued })
         });
     (Some(params), token)
 }
@@ -380,16 +392,22 @@ mod tests {
             42,
         );
         let p = p.unwrap();
-        assert_eq!(token, Some(json!(7)));
-        assert_eq!(p["_meta"]["progressToken"], "portcullis-42");
+        let token = token.unwrap();
+        assert_eq!(token.caller, json!(7));
+        let issued = p["_meta"]["progressToken"].as_str().unwrap().to_string();
+        assert_eq!(issued, token.issued);
+        assert!(
+            issued.starts_with("portcullis-42-") && issued.len() == "portcullis-42-".len() + 32
+        );
         assert_eq!(p["_meta"]["other"], 1);
         let f = InFlight::default();
-        let _rx = f.insert(42, &CallOptions::default(), token);
-        assert_eq!(
-            f.progress_owner(&json!("portcullis-42")),
-            Some((42, json!(7)))
-        );
-        assert_eq!(f.progress_owner(&json!("portcullis-43")), None);
+        let _rx = f.insert(42, &CallOptions::default(), Some(token));
+        assert_eq!(f.progress_owner(&json!(issued)), Some((42, json!(7))));
+        // Guessing the call id is not enough: the random part must match.
+        assert_eq!(f.progress_owner(&json!("portcullis-42")), None);
+        let guessed = format!("portcullis-42-{}", "0".repeat(32));
+        assert_eq!(f.progress_owner(&json!(guessed)), None);
+        assert_eq!(f.progress_owner(&json!("portcullis-43-00")), None);
         assert_eq!(f.progress_owner(&json!("someone-else")), None);
         assert_eq!(f.progress_owner(&json!(42)), None);
         let (p, token) = rewrite_progress(Some(json!({"name": "t"})), 1);

@@ -167,11 +167,16 @@ mod tests {
             owner: Some(std::sync::Arc::from(owner)),
             ..Default::default()
         };
-        let _a = inflight.insert(1, &owned(e1, "a"), Some(json!("theirs")));
+        let issued = format!("portcullis-1-{}", "ab".repeat(16));
+        let progress = crate::call::Progress {
+            caller: json!("theirs"),
+            issued: issued.clone(),
+        };
+        let _a = inflight.insert(1, &owned(e1, "a"), Some(progress));
         let _b = inflight.insert(2, &owned(e2, "b"), None);
 
         r.notification(
-            json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progressToken": "portcullis-1", "progress": 1}}),
+            json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progressToken": issued, "progress": 1}}),
             None,
         );
         match rx1.recv().await.unwrap() {
