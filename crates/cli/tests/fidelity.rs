@@ -38,6 +38,9 @@ allow = ["conf.*"]
 [roles.narrow]
 allow = ["conf.test_simple_text", "conf.test_sampling", "conf.test://static-text"]
 
+[roles.templated]
+allow = ["conf.test://template/*/data"]
+
 [[upstreams]]
 name = "conf"
 transport = "http"
@@ -259,6 +262,63 @@ async fn roles_govern_prompts_and_resources_like_tools() {
     assert_eq!(denied.len(), 2, "both refusals are recorded: {records:?}");
     assert_eq!(denied[0]["method"], "resources/read");
     assert_eq!(denied[1]["method"], "prompts/get");
+    client.cancel().await.unwrap();
+}
+
+/// A resource is judged, routed and asked for in its normal form, whatever the client's
+/// spelling; a URI whose meaning would depend on the server reading it is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_uris_are_judged_and_forwarded_in_their_normal_form() {
+    let s = setup();
+    let (_, key) = s.gw.key("templated", &[]);
+    let (client, _) = connect(&s.gw.url, &key, ProtocolVersion::V_2025_11_25).await;
+    let read = client
+        .read_resource(ReadResourceRequestParams::new(
+            "TEST://Template/x/../abc/./data",
+        ))
+        .await
+        .unwrap();
+    let contents = serde_json::to_value(&read).unwrap();
+    assert_eq!(
+        contents["contents"][0]["uri"], "test://template/abc/data",
+        "the upstream was asked for the normal form: {contents}"
+    );
+    for (hostile, why) in [
+        (
+            "test://template/abc%2F..%2F..%2Fstatic-text/data",
+            "encoded",
+        ),
+        ("test://template/../../static-text", "climbs above its root"),
+        ("test://u:p@template/abc/data", "credentials"),
+    ] {
+        let refused = client
+            .read_resource(ReadResourceRequestParams::new(hostile))
+            .await
+            .unwrap_err();
+        let refused = format!("{refused:?}");
+        assert!(
+            refused.contains("invalid_params") && refused.contains(why),
+            "{hostile}: {refused}"
+        );
+    }
+    // '*' in a path pattern stays in its segment: the role reaches no other resource.
+    let refused = client
+        .read_resource(ReadResourceRequestParams::new("test://static-text"))
+        .await
+        .unwrap_err();
+    assert!(format!("{refused:?}").contains("unknown_resource"));
+    let records = ledger(&s.gw.db_path());
+    let allowed: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["kind"] == "decision" && r["decision"] == "allow")
+        .collect();
+    assert_eq!(allowed.len(), 1, "only the normal read ran: {records:?}");
+    assert_eq!(allowed[0]["tool"], "conf.test://template/abc/data");
+    let preview = allowed[0]["args_preview"].as_str().unwrap();
+    assert!(
+        preview.contains("TEST://Template/x/../abc/./data"),
+        "the client's spelling is kept as evidence: {preview}"
+    );
     client.cancel().await.unwrap();
 }
 

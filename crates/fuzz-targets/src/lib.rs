@@ -22,7 +22,7 @@ pub use protocol::{jsonrpc_decode, mcp_header_value};
 pub use query::ledger_query;
 pub use sse::sse_event_id;
 pub use upstream::upstream_classify;
-pub use uri::uri_template;
+pub use uri::{uri_normalize, uri_template};
 
 /// A fuzz target: panics when the input breaks what must hold for any input.
 pub type Target = fn(&[u8]);
@@ -35,6 +35,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("ingress_host_origin", ingress_host_origin),
     ("tools_call_params", tools_call_params),
     ("uri_template", uri_template),
+    ("uri_normalize", uri_normalize),
     ("ledger_query", ledger_query),
     ("sse_event_id", sse_event_id),
     ("upstream_classify", upstream_classify),

@@ -1,6 +1,7 @@
 //! Resource URI templates an upstream announces, and the URIs a client asks for.
 
 use portcullis_gateway::federation::uri::UriTemplate;
+use portcullis_protocol::mcp;
 
 /// One piece of a well-formed template.
 enum Piece<'a> {
@@ -91,5 +92,49 @@ pub fn uri_template(data: &[u8]) {
         if fits {
             assert!(t.matches(&uri), "{uri:?} from {line:?} does not match");
         }
+    }
+}
+
+/// Any text as a resource URI. A URI is refused or gets a normal form that is a fixed point
+/// (normalising it again changes nothing), fits the length cap, and keeps nothing that could
+/// mean different things to different servers: no dot segment in a rooted path, no encoded
+/// `/`, `\` or control character, no lower-case escape.
+pub fn uri_normalize(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let Ok(normal) = mcp::uri::normalize(&text) else {
+        return;
+    };
+    assert!(!normal.is_empty() && normal.len() <= mcp::uri::MAX_URI);
+    assert_eq!(
+        mcp::uri::normalize(&normal).as_deref(),
+        Ok(normal.as_str()),
+        "{text:?} normalised to {normal:?}, which is not a fixed point"
+    );
+    let path_and_rest = normal.split_once("://").map_or(normal.as_str(), |(_, r)| {
+        r.find('/').map_or("", |i| &r[i..])
+    });
+    let path = path_and_rest.split(['?', '#']).next().unwrap_or_default();
+    if path.starts_with('/') {
+        assert!(
+            !path.split('/').any(|s| s == "." || s == ".."),
+            "{normal:?} keeps a dot segment"
+        );
+    }
+    assert!(
+        !path.contains("%2F") && !path.contains("%5C"),
+        "{normal:?} keeps an encoded separator"
+    );
+    let b = normal.as_bytes();
+    for (i, _) in normal.match_indices('%') {
+        let hex = &b[i + 1..i + 3];
+        assert!(
+            hex.iter()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()),
+            "{normal:?} keeps a lower-case escape"
+        );
+        assert!(
+            hex[0] > b'1' && hex != b"7F",
+            "{normal:?} keeps a control escape"
+        );
     }
 }

@@ -69,13 +69,15 @@ impl Filter {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(a)) if a.len() <= 1000 => a
                 .iter()
-                .map(|u| {
-                    u.as_str()
-                        .filter(|s| !s.is_empty() && s.len() <= 4096)
-                        .map(str::to_string)
+                .enumerate()
+                .map(|(i, u)| {
+                    let u = u.as_str().ok_or_else(|| {
+                        "'notifications.resourceSubscriptions' must hold URIs".to_string()
+                    })?;
+                    mcp::uri::normalize(u)
+                        .map_err(|why| format!("'notifications.resourceSubscriptions[{i}]': {why}"))
                 })
-                .collect::<Option<Vec<_>>>()
-                .ok_or("'notifications.resourceSubscriptions' must hold URIs")?,
+                .collect::<Result<Vec<_>, String>>()?,
             Some(_) => {
                 return Err(
                     "'notifications.resourceSubscriptions' must be an array of at most 1000 URIs"
@@ -198,8 +200,14 @@ pub fn list_changed(st: &AppState, kind: ListKind) {
     }
 }
 
-/// Tell the subscribers of `uri` (allowed to read it) that it was updated.
+/// Tell the subscribers of `uri` (allowed to read it) that it was updated. Subscriptions are
+/// kept in normal form; an update for a URI without one reaches nobody.
 pub fn resource_updated(st: &AppState, uri: &str, msg: &Value) {
+    let Ok(normal) = mcp::uri::normalize(uri) else {
+        tracing::debug!(uri = %uri.escape_default(), "update for a URI without a normal form; dropped");
+        return;
+    };
+    let uri = normal.as_str();
     let Ok(route) = st.catalog().route_resource(uri) else {
         return;
     };
@@ -243,12 +251,22 @@ mod tests {
             json!({"resourceSubscriptions": "a://1"}),
             json!({"resourceSubscriptions": [1]}),
             json!({"resourceSubscriptions": [""]}),
+            json!({"resourceSubscriptions": ["file:///srv/a%2F..%2Fb"]}),
+            json!({"resourceSubscriptions": ["file:///../etc/passwd"]}),
         ] {
             assert!(Filter::parse(Some(&bad)).is_err(), "{bad}");
         }
         let many: Vec<String> = (0..1001).map(|i| format!("a://{i}")).collect();
         assert!(Filter::parse(Some(&json!({"resourceSubscriptions": many}))).is_err());
         assert!(Filter::parse(None).is_err());
+        let f = Filter::parse(Some(
+            &json!({"resourceSubscriptions": ["FILE:///srv/x/../a"]}),
+        ));
+        assert_eq!(
+            f.unwrap().uris,
+            vec!["file:///srv/a"],
+            "watched URIs are normalised"
+        );
     }
 
     #[tokio::test]

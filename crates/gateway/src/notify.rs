@@ -75,9 +75,10 @@ fn late(st: &AppState, owner: &str, msg: &Value) {
             .is_some_and(|r| session.wants_log(r)),
         Some("notifications/resources/updated") => {
             let uri = msg.pointer("/params/uri").and_then(Value::as_str);
-            uri.is_some_and(|u| {
-                session.subscribed(u)
-                    && st.catalog().route_resource(u).is_ok_and(|r| {
+            let normal = uri.and_then(|u| mcp::uri::normalize(u).ok());
+            normal.is_some_and(|u| {
+                session.subscribed(&u)
+                    && st.catalog().route_resource(&u).is_ok_and(|r| {
                         crate::pipeline::stages::permits(
                             st,
                             &session.principal,

@@ -9,11 +9,16 @@ pub struct GlobError {
     pub message: String,
 }
 
-/// Globs over namespaced tool names; `*` does not cross the namespace separator's meaning on
-/// purpose (it matches any characters), `?` one character, `[..]` classes.
+/// Globs over policy names (`namespace.tool`, `namespace.prompt`, `namespace.<resource uri>`):
+/// `?` one character, `[..]` classes. A pattern without `/` names whole items, and its `*`
+/// matches any characters (`demo.*` is everything the `demo` upstream offers). A pattern with
+/// a `/` is a path pattern over resource URIs: its `*` and `?` stay within one path segment and
+/// `**` spans segments (`fs.file:///srv/reports/*` is the files in `reports`,
+/// `fs.file:///srv/reports/**` everything below it). URIs are normalised before they are
+/// matched, so `..` and escapes cannot step outside a pattern.
 pub(crate) fn compile_glob(pattern: &str) -> Result<Glob, GlobError> {
     GlobBuilder::new(pattern)
-        .literal_separator(false)
+        .literal_separator(pattern.contains('/'))
         .build()
         .map_err(|e| GlobError {
             pattern: pattern.to_string(),
@@ -77,6 +82,33 @@ mod tests {
         assert!(r.allows("other.echo"));
         assert!(!r.allows("other.echo2"));
         assert!(!r.allows("demo.echo"));
+    }
+
+    #[test]
+    fn a_path_pattern_stays_within_its_segments() {
+        let r = Role::new(
+            "r",
+            &[
+                "fs.file:///srv/reports/*".into(),
+                "fs.file:///srv/public/**".into(),
+                "notes.*".into(),
+            ],
+            false,
+            false,
+        )
+        .unwrap();
+        assert!(r.allows("fs.file:///srv/reports/q1.csv"));
+        assert!(
+            !r.allows("fs.file:///srv/reports/private/q1.csv"),
+            "'*' in a path pattern does not cross '/'"
+        );
+        assert!(!r.allows("fs.file:///srv/secrets"));
+        assert!(r.allows("fs.file:///srv/public/a/b/c.txt"));
+        assert!(!r.allows("fs.file:///srv/publicity"));
+        assert!(
+            r.allows("notes.note://host/a/b"),
+            "a pattern without '/' names the whole namespace"
+        );
     }
 
     #[test]

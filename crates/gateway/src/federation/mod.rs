@@ -43,9 +43,12 @@ pub struct PromptEntry {
 
 #[derive(Debug, Clone)]
 pub struct ResourceEntry {
+    /// The URI as the upstream lists it (what it is asked for).
     pub uri: String,
+    /// Its normal form (`mcp::uri::normalize`): the catalog's key.
+    pub normal: String,
     pub upstream: String,
-    /// `<namespace>.<uri>`: what role globs match.
+    /// `<namespace>.<normal form>`: what role globs match.
     pub policy_name: String,
     pub definition: Value,
 }
@@ -59,11 +62,13 @@ pub struct TemplateEntry {
     pub definition: Value,
 }
 
-/// Where a resource URI is served, and its policy name.
+/// Where a resource URI is served, its policy name, and the URI the upstream is asked for
+/// (its own spelling of a listed resource, else the normal form).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceRoute {
     pub upstream: String,
     pub policy_name: String,
+    pub upstream_uri: String,
 }
 
 #[derive(Debug, Default)]
@@ -268,20 +273,23 @@ impl Catalog {
                 let Some(uri) = str_field(resource, "uri") else {
                     continue;
                 };
+                let normal = match mcp::uri::normalize(uri) {
+                    Ok(n) => n,
+                    Err(why) => {
+                        tracing::warn!(upstream = %up, uri = %uri.escape_default(), %why, "resource not exposed");
+                        continue;
+                    }
+                };
                 let entry = ResourceEntry {
                     uri: uri.to_string(),
+                    normal: normal.clone(),
                     upstream: up.to_string(),
-                    policy_name: mcp::namespaced(&l.namespace, uri),
+                    policy_name: mcp::namespaced(&l.namespace, &normal),
                     definition: resource.clone(),
                 };
-                insert_unique(
-                    &mut c.resources,
-                    uri.to_string(),
-                    entry,
-                    "resource",
-                    up,
-                    |e| &e.upstream,
-                )?;
+                insert_unique(&mut c.resources, normal, entry, "resource", up, |e| {
+                    &e.upstream
+                })?;
             }
             for template in &l.templates {
                 let Some(text) = str_field(template, "uriTemplate") else {
@@ -386,13 +394,15 @@ impl Catalog {
         self.templates.iter()
     }
 
-    /// Where `uri` is served: a listed resource, else the one template that matches it. A URI
-    /// that several upstreams' templates match is refused rather than guessed.
+    /// Where the normalised URI `uri` (`mcp::uri::normalize`) is served: a listed resource,
+    /// else the one template that matches it. A URI that several upstreams' templates match is
+    /// refused rather than guessed.
     pub fn route_resource(&self, uri: &str) -> Result<ResourceRoute, &'static str> {
         if let Some(r) = self.resources.get(uri) {
             return Ok(ResourceRoute {
                 upstream: r.upstream.clone(),
                 policy_name: r.policy_name.clone(),
+                upstream_uri: r.uri.clone(),
             });
         }
         let mut hits = self.templates.iter().filter(|t| t.template.matches(uri));
@@ -405,6 +415,7 @@ impl Catalog {
         Ok(ResourceRoute {
             upstream: first.upstream.clone(),
             policy_name: mcp::namespaced(&first.namespace, uri),
+            upstream_uri: uri.to_string(),
         })
     }
 

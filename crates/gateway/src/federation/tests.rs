@@ -100,7 +100,8 @@ fn prompts_and_resources_are_federated_and_routed() {
         c.route_resource("note://one").unwrap(),
         ResourceRoute {
             upstream: "a".into(),
-            policy_name: "a.note://one".into()
+            policy_name: "a.note://one".into(),
+            upstream_uri: "note://one".into(),
         }
     );
     assert_eq!(
@@ -109,6 +110,28 @@ fn prompts_and_resources_are_federated_and_routed() {
     );
     assert_eq!(c.route_resource("file:///x/y").unwrap().upstream, "b");
     assert!(c.route_resource("other://x").is_err());
+}
+
+#[test]
+fn listed_resources_are_keyed_by_their_normal_form() {
+    let mut a = listing("a", "a");
+    a.resources = vec![
+        json!({"uri": "NOTE://Host/%7euser/./a", "name": "a"}),
+        json!({"uri": "file:///../etc/passwd", "name": "above the root"}),
+        json!({"uri": "file:///srv/a%2Fb", "name": "encoded slash"}),
+    ];
+    let c = Catalog::build(&[a], &Policy::default()).unwrap();
+    let r = c.route_resource("note://host/~user/a").unwrap();
+    assert_eq!(r.policy_name, "a.note://host/~user/a");
+    assert_eq!(
+        r.upstream_uri, "NOTE://Host/%7euser/./a",
+        "the upstream is asked in its own spelling"
+    );
+    assert_eq!(
+        c.resources().count(),
+        1,
+        "URIs with no unambiguous form are not federated"
+    );
 }
 
 #[test]

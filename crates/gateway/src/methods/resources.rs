@@ -5,7 +5,7 @@
 
 use portcullis_identity::Principal;
 use portcullis_policy::Action;
-use portcullis_protocol::ErrorCode;
+use portcullis_protocol::{ErrorCode, mcp};
 use serde_json::{Value, json};
 
 use std::sync::Arc;
@@ -16,9 +16,6 @@ use crate::relay::Reply;
 use crate::respond::Failure;
 use crate::session::Session;
 use crate::state::AppState;
-
-/// Longest URI accepted.
-const MAX_URI: usize = 4096;
 
 pub fn list(st: &AppState, principal: &Principal) -> Value {
     let catalog = st.catalog();
@@ -40,22 +37,33 @@ pub fn templates(st: &AppState, principal: &Principal) -> Value {
     json!({ "resourceTemplates": templates })
 }
 
-fn uri_param<'c>(c: &'c Call<'_>) -> Result<&'c str, Failure> {
-    match c.req.params.as_ref().and_then(|p| p.get("uri")) {
-        Some(Value::String(u)) if !u.is_empty() && u.len() <= MAX_URI => Ok(u),
-        _ => Err(Failure::new(
+/// The client's `uri` in normal form (`mcp::uri::normalize`): what is routed, judged,
+/// subscribed to and recorded. A URI without one is refused. The arguments recorded name the
+/// normal form, and the client's spelling where it differs.
+fn uri_param(c: &Call<'_>) -> Result<(String, Value), Failure> {
+    let Some(Value::String(raw)) = c.req.params.as_ref().and_then(|p| p.get("uri")) else {
+        return Err(Failure::new(
             ErrorCode::InvalidParams,
-            format!("'uri' must be a string of 1 to {MAX_URI} characters"),
-        )),
+            format!(
+                "'uri' must be a string of 1 to {} characters",
+                mcp::uri::MAX_URI
+            ),
+        ));
+    };
+    let uri = mcp::uri::normalize(raw)
+        .map_err(|why| Failure::new(ErrorCode::InvalidParams, format!("'uri': {why}")))?;
+    let mut args = json!({ "uri": uri });
+    if uri != *raw {
+        args["requested_uri"] = json!(raw);
     }
+    Ok((uri, args))
 }
 
 pub async fn read(c: &mut Call<'_>) -> Reply {
-    let uri = match uri_param(c) {
-        Ok(u) => u.to_string(),
+    let (uri, args) = match uri_param(c) {
+        Ok(x) => x,
         Err(f) => return Reply::Now(Err(f)),
     };
-    let args = json!({ "uri": uri });
     c.govern(
         GovernedMethod::ResourcesRead,
         Requested::Resource(&uri),
@@ -71,7 +79,7 @@ async fn session_permit(
     c: &mut Call<'_>,
     method: GovernedMethod,
 ) -> Result<(String, Arc<Session>, Permit), Reply> {
-    let uri = uri_param(c).map_err(|f| Reply::Now(Err(f)))?.to_string();
+    let (uri, args) = uri_param(c).map_err(|f| Reply::Now(Err(f)))?;
     let Some(session) = c.session.cloned() else {
         return Err(Reply::Now(Err(Failure::new(
             ErrorCode::MethodNotFound,
@@ -81,7 +89,6 @@ async fn session_permit(
             ),
         ))));
     };
-    let args = json!({ "uri": uri });
     match c.decide(method, Requested::Resource(&uri), &args).await {
         Decided::Answered(r) => Err(Reply::Now(r)),
         Decided::Allowed(p) => Ok((uri, session, p)),

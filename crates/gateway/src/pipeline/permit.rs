@@ -31,6 +31,16 @@ struct Owed {
 }
 
 impl Owed {
+    /// The params the upstream gets: the client's, less the gateway's own fields, with the
+    /// item renamed as the upstream knows it.
+    fn params(&self, client: Option<&Map<String, Value>>) -> Map<String, Value> {
+        let mut up = upstream_params(client, &self.ctx.cid);
+        if let Some((field, value)) = self.facts.resolved.as_ref().and_then(|r| r.rewrite.clone()) {
+            up.insert(field.into(), value);
+        }
+        up
+    }
+
     async fn pay(self, code: &str) {
         let elapsed = self
             .st
@@ -131,10 +141,7 @@ impl Permit {
                 "a permit was used twice",
             )));
         };
-        let mut up = upstream_params(params, &owed.ctx.cid);
-        if let Some((field, value)) = owed.facts.resolved.as_ref().and_then(|r| r.rewrite.clone()) {
-            up.insert(field.into(), value);
-        }
+        let up = owed.params(params);
         let method = owed.ctx.method;
         Reply::Relay(Relayed {
             upstream,
@@ -175,7 +182,7 @@ impl Permit {
         };
         let governed = owed.ctx.method;
         let method = governed.as_str();
-        let params = Value::Object(upstream_params(Some(&params), &owed.ctx.cid));
+        let params = Value::Object(owed.params(Some(&params)));
         tokio::spawn(async move {
             let calls = sends.into_iter().map(|d| {
                 let params = params.clone();

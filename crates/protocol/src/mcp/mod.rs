@@ -4,6 +4,7 @@
 mod headers;
 mod method;
 mod names;
+pub mod uri;
 mod version;
 
 pub use headers::{HeaderValueError, decode_header_value};

@@ -3,7 +3,7 @@
 //! denied here, before any policy is asked.
 
 use async_trait::async_trait;
-use portcullis_protocol::ErrorCode;
+use portcullis_protocol::{ErrorCode, mcp};
 use serde_json::json;
 
 use crate::pipeline::{Governed, GovernedMethod, Requested, Resolved, Stage, Step};
@@ -95,15 +95,20 @@ impl Stage for Resolve {
                     tool: None,
                 }
             }
+            // A template by its exact text, else a resource URI by its normal form (asked
+            // upstream in the upstream's spelling).
             Requested::CompleteResource(uri, _) => {
                 let found = match catalog.template(uri) {
-                    Some(t) => Some((t.upstream.clone(), t.policy_name.clone())),
-                    None => catalog
-                        .route_resource(uri)
+                    Some(t) => Some((t.upstream.clone(), t.policy_name.clone(), None)),
+                    None => mcp::uri::normalize(uri)
                         .ok()
-                        .map(|r| (r.upstream, r.policy_name)),
+                        .and_then(|n| catalog.route_resource(&n).ok())
+                        .map(|r| {
+                            let reference = json!({"type": "ref/resource", "uri": r.upstream_uri});
+                            (r.upstream, r.policy_name, Some(("ref", reference)))
+                        }),
                 };
-                let Some((upstream, item)) = found else {
+                let Some((upstream, item, rewrite)) = found else {
                     return Ok(unknown(
                         ErrorCode::UnknownResource,
                         "resource or template",
@@ -113,15 +118,16 @@ impl Stage for Resolve {
                 Resolved {
                     item,
                     upstream: Some(upstream),
-                    rewrite: None,
+                    rewrite,
                     tool: None,
                 }
             }
+            // The URI is in normal form here; the upstream is asked in its own spelling.
             Requested::Resource(uri) => match catalog.route_resource(uri) {
                 Ok(r) => Resolved {
                     item: r.policy_name,
                     upstream: Some(r.upstream),
-                    rewrite: None,
+                    rewrite: Some(("uri", json!(r.upstream_uri))),
                     tool: None,
                 },
                 // Leaving a subscription is always possible, even once the resource is gone.
