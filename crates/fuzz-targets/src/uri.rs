@@ -110,10 +110,8 @@ pub fn uri_normalize(data: &[u8]) {
         Ok(normal.as_str()),
         "{text:?} normalised to {normal:?}, which is not a fixed point"
     );
-    let path_and_rest = normal.split_once("://").map_or(normal.as_str(), |(_, r)| {
-        r.find('/').map_or("", |i| &r[i..])
-    });
-    let path = path_and_rest.split(['?', '#']).next().unwrap_or_default();
+    let parsed = fluent_uri::Iri::parse(normal.as_str()).expect("a normal form parses");
+    let path = parsed.path().as_str();
     if path.starts_with('/') {
         assert!(
             !path.split('/').any(|s| s == "." || s == ".."),

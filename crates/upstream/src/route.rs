@@ -1,7 +1,8 @@
 //! Where a message from an upstream goes when it is not the answer to one of our requests.
 //! A message reaches one call only when it can be attributed to that call: it arrived on the
-//! call's own response stream, it carries a progress token we issued for the call, or every
-//! call it could belong to has the same owner (client session). Nothing is ever sent to
+//! call's own response stream, it carries the unguessable progress token we issued for the
+//! call (a progress notification always must; a request may, in `params._meta.progressToken`),
+//! or every call it could belong to has the same owner (client session). Nothing is ever sent to
 //! several callers or guessed between owners. Upstream-wide notifications (list changes,
 //! resource updates), and notifications that arrive just after their owner's call finished,
 //! go to the upstream's broadcast channel.
@@ -104,12 +105,25 @@ impl Router<'_> {
             self.answers.send(id, Ok(serde_json::json!({})));
             return;
         }
-        let params = msg.get("params").cloned();
+        let mut params = msg.get("params").cloned();
+        // A request that carries the progress token the gateway issued for a call belongs to
+        // that call, whoever else has calls in flight (the token is unguessable); the client
+        // sees its own token again.
+        let owner = params
+            .as_ref()
+            .and_then(|p| p.pointer("/_meta/progressToken"))
+            .and_then(|t| self.inflight.progress_owner(t));
+        let by_token = owner.map(|(call, theirs)| {
+            if let Some(p) = params.as_mut() {
+                p["_meta"]["progressToken"] = theirs;
+            }
+            call
+        });
         let req = ServerRequest::new(method.clone(), params, id.clone(), self.answers.clone());
-        let call = match (on_call, &self.owner) {
-            (Some(id), _) => Some(id),
-            (None, Some(owner)) => self.inflight.latest_of(owner),
-            (None, None) => match self.inflight.attribute(false) {
+        let call = match (on_call, by_token, &self.owner) {
+            (Some(id), _, _) | (None, Some(id), _) => Some(id),
+            (None, None, Some(owner)) => self.inflight.latest_of(owner),
+            (None, None, None) => match self.inflight.attribute(false) {
                 Attribution::Call(id) => Some(id),
                 _ => None,
             },
@@ -216,6 +230,31 @@ mod tests {
             a["error"]["code"], -32603,
             "ambiguous: refused, not guessed"
         );
+        // With the token the gateway issued for a's call, the same request is a's.
+        r.request(
+            json!({"jsonrpc": "2.0", "id": 13, "method": "sampling/createMessage", "params": {"_meta": {"progressToken": issued}}}),
+            None,
+        );
+        match rx1.recv().await.unwrap() {
+            CallEvent::Request(req) => {
+                assert_eq!(req.method(), "sampling/createMessage");
+                assert_eq!(
+                    req.params().unwrap()["_meta"]["progressToken"],
+                    "theirs",
+                    "the client sees its own token"
+                );
+                req.respond(Ok(json!({"role": "assistant"})));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(answer(&mut arx).await["id"], 13);
+        // A guessed token in the old form names no call.
+        r.request(
+            json!({"jsonrpc": "2.0", "id": 14, "method": "sampling/createMessage", "params": {"_meta": {"progressToken": "portcullis-1"}}}),
+            None,
+        );
+        assert_eq!(answer(&mut arx).await["error"]["code"], -32603);
+        assert!(rx1.try_recv().is_err() && rx2.try_recv().is_err());
 
         r.request(
             json!({"jsonrpc": "2.0", "id": 10, "method": "elicitation/create", "params": {}}),

@@ -26,7 +26,7 @@ pub enum UriError {
     EncodedControl,
     #[error("credentials in a resource URI are refused")]
     Userinfo,
-    #[error("a '.' or '..' segment in a path without a root cannot be resolved")]
+    #[error("a '.' or '..' segment that cannot be resolved")]
     DotSegment,
 }
 
@@ -53,7 +53,9 @@ pub fn normalize(uri: &str) -> Result<String, UriError> {
     if has_control_escape(normal.as_str()) {
         return Err(UriError::EncodedControl);
     }
-    if !path.starts_with('/') && path.split('/').any(|s| s == "." || s == "..") {
+    // Left in a path without a root, or kept by normalisation where removing it would turn
+    // the path into an authority (`x:/.//a`).
+    if path.split('/').any(|s| s == "." || s == "..") {
         return Err(UriError::DotSegment);
     }
     let out = normal.into_string();
@@ -138,6 +140,8 @@ mod tests {
             ("https://user:pw@example.com/x", UriError::Userinfo),
             ("note:../secrets", UriError::DotSegment),
             ("note:a/%2E%2E/b", UriError::DotSegment),
+            ("fei:/.//sevx", UriError::DotSegment),
+            ("x:/a/..//b", UriError::DotSegment),
         ] {
             match (normalize(uri), why) {
                 (Err(UriError::Syntax(_)), UriError::Syntax(_)) => {}
