@@ -226,14 +226,18 @@ async fn everything_else_is_a_json_404_or_405_and_ops_endpoints_answer() {
         .await
         .unwrap();
     assert_eq!(s["mode"], "read-only");
-    assert_eq!(s["schemaVersion"], 3);
+    assert_eq!(s["schemaVersion"], portcullis_store::SCHEMA_VERSION);
     let config_bytes = std::fs::read(&gw.config).unwrap();
     let config_hash = {
         use sha2::Digest;
         hex::encode(sha2::Sha256::digest(&config_bytes))
     };
     assert_eq!(s["configHash"], config_hash, "SHA-256 of the config file");
-    assert_eq!(s["catalogHash"].as_str().unwrap().len(), 64);
+    assert_eq!(
+        s["catalogHash"],
+        catalog_hash_of_the_demo_server().await,
+        "the hash of the catalog federated from what the upstream lists"
+    );
     assert!(s["toolCount"].as_u64().unwrap() >= 7);
     assert_eq!(
         s["ledger"]["size"], 1,
@@ -283,4 +287,31 @@ async fn metrics_can_be_turned_off() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
+}
+
+/// The catalog hash of the demo upstream's listings, fetched straight from a demo server of
+/// its own (not through the gateway).
+async fn catalog_hash_of_the_demo_server() -> String {
+    use portcullis_gateway::federation::{Catalog, fetch_listing};
+    use portcullis_upstream::{TransportSpec, Upstream, UpstreamSpec};
+    let u = Upstream::start(UpstreamSpec {
+        name: "demo".into(),
+        transport: TransportSpec::Stdio {
+            command: bin().into(),
+            args: vec!["demo-server".into(), "--test-tools".into()],
+            env: Vec::new(),
+            cwd: None,
+        },
+        call_timeout: std::time::Duration::from_secs(5),
+        max_response_bytes: 1 << 20,
+        protocol_version: "2025-06-18".into(),
+    });
+    u.wait_ready(std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    let listing = fetch_listing(&u, "demo").await.unwrap();
+    u.shutdown().await;
+    let catalog = Catalog::build(&[listing], &portcullis_policy::Policy::default()).unwrap();
+    assert!(!catalog.is_empty());
+    catalog.hash().to_string()
 }

@@ -7,6 +7,7 @@
 pub mod admission;
 pub mod audit;
 pub mod checkpointer;
+pub mod controls;
 pub mod endpoint;
 pub mod federation;
 pub mod identity;

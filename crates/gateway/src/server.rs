@@ -21,7 +21,7 @@ use crate::federation::{Catalog, Listing, fetch_listing};
 use crate::ingress::connections;
 use crate::state::AppState;
 use crate::upstreams::{self, EnvLookup};
-use crate::{checkpointer, endpoint, ledger_api, notify, ops};
+use crate::{checkpointer, controls, endpoint, ledger_api, notify, ops};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -38,6 +38,8 @@ pub enum StartError {
     Serve(std::io::Error),
     #[error("{0}")]
     Signing(portcullis_store::StoreError),
+    #[error("the kill switches could not be read: {0}")]
+    Controls(portcullis_store::StoreError),
 }
 
 /// Bind the listener. Fails at once if the address is taken.
@@ -180,7 +182,20 @@ pub async fn run(
     let mut state = AppState::new(config, stores, ups, clock);
     state.log_lines_dropped = log_lines_dropped;
     let st = Arc::new(state);
+    // The kill switches are known before anything is served.
+    let kill_from_env = env("PORTCULLIS_KILL_SWITCH").is_some_and(|v| v == "1");
+    let known = async {
+        if kill_from_env {
+            controls::engage_from_env(&st).await?;
+        }
+        st.controls.refresh(&st).await
+    };
+    if let Err(e) = known.await {
+        stop(&st).await;
+        return Err(StartError::Controls(e));
+    }
     let mut watchers = notify::spawn(&st, &shutdown);
+    watchers.push(tokio::spawn(controls::watch(st.clone(), shutdown.clone())));
     let drained = CancellationToken::new();
     let signer = match checkpointer::start(st.clone(), drained.clone()) {
         Ok(h) => h,

@@ -12,6 +12,7 @@ use portcullis_store::Stores;
 use portcullis_upstream::Upstream;
 
 use crate::audit::Redactor;
+use crate::controls::Controls;
 use crate::federation::{Catalog, CatalogError, Listing};
 use crate::identity::Identity;
 use crate::listen::Listeners;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub stores: Stores,
     pub upstreams: Vec<Upstream>,
     pub catalog: RwLock<Arc<Catalog>>,
+    /// The kill switches engaged, as last read from the control store.
+    pub controls: Controls,
     /// Each upstream's last listing, from which the catalog is rebuilt.
     listings: Mutex<BTreeMap<String, Listing>>,
     /// Why the last catalog rebuild was refused, if it was (the previous catalog stays).
@@ -97,6 +100,7 @@ impl AppState {
             stores,
             upstreams,
             catalog: RwLock::new(Arc::new(Catalog::default())),
+            controls: Controls::new(),
             listings: Mutex::new(BTreeMap::new()),
             catalog_error: Mutex::new(None),
             sessions,

@@ -47,6 +47,7 @@ pub fn state_with(
     let clock = ManualClock::new(T0);
     let st = AppState::new(config, stores(store.clone()), Vec::new(), clock.clone());
     st.update_listings(vec![demo_listing()]).expect("catalog");
+    futures::executor::block_on(st.controls.refresh(&st)).expect("kill switches");
     (st, Fixture { store, clock })
 }
 

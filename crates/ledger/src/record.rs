@@ -20,6 +20,19 @@ pub enum RecordKind {
     Decision,
     /// What happened after an allowed call was forwarded.
     Outcome,
+    /// A change an operator made to the gateway's controls (a kill switch set or lifted).
+    Control,
+}
+
+impl RecordKind {
+    /// The name in the canonical encoding and in the store's `kind` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Decision => "decision",
+            RecordKind::Outcome => "outcome",
+            RecordKind::Control => "control",
+        }
+    }
 }
 
 /// The ledger's decision vocabulary.

@@ -49,6 +49,8 @@ pub enum ErrorCode {
     DestructiveDenied,
     PolicyError,
     DecisionTimeout,
+    // controls
+    Killed,
     // audit
     AuditUnavailable,
     InvalidQuery,
@@ -104,6 +106,7 @@ impl ErrorCode {
         ErrorCode::DestructiveDenied,
         ErrorCode::PolicyError,
         ErrorCode::DecisionTimeout,
+        ErrorCode::Killed,
         ErrorCode::AuditUnavailable,
         ErrorCode::InvalidQuery,
         ErrorCode::NoCheckpoint,
@@ -157,6 +160,7 @@ impl ErrorCode {
             DestructiveDenied => "destructive_denied",
             PolicyError => "policy_error",
             DecisionTimeout => "decision_timeout",
+            Killed => "killed",
             AuditUnavailable => "audit_unavailable",
             InvalidQuery => "invalid_query",
             NoCheckpoint => "no_checkpoint",
@@ -201,7 +205,7 @@ impl ErrorCode {
             UnknownTool | UnknownPrompt | UnknownResource | ToolNotAllowed | NotAllowed
             | ReadOnlyMode | WriteNotPermitted | DestructiveDenied | PolicyError => 403,
             AuditUnavailable | UpstreamUnavailable | ShuttingDown | Overloaded
-            | DecisionTimeout => 503,
+            | DecisionTimeout | Killed => 503,
             UpstreamTimeout => 504,
             UpstreamInvalidResponse | UpstreamError => 502,
             InternalError => 500,
@@ -231,7 +235,7 @@ impl ErrorCode {
             UpstreamTimeout | UpstreamInvalidResponse | UpstreamUnavailable | UpstreamError => {
                 -32005
             }
-            ShuttingDown | Overloaded => -32006,
+            ShuttingDown | Overloaded | Killed => -32006,
             ForbiddenHost | ForbiddenOrigin | PayloadTooLarge | NotFound | MethodNotAllowed
             | UnsupportedMediaType | NotAcceptable | RequestTimeout => -32000,
         }
@@ -313,6 +317,9 @@ impl ErrorCode {
             }
             DecisionTimeout => {
                 "The gateway could not decide in time, so the call was denied and not forwarded; retry later."
+            }
+            Killed => {
+                "An operator stopped this with a kill switch (error.data.reason names it); retry once it is lifted."
             }
             AuditUnavailable => {
                 "The audit record could not be written, so nothing was forwarded; retry later."

@@ -20,6 +20,8 @@ pub enum SwitchScope {
     Tenant(String),
     /// Every call to one upstream.
     Upstream(String),
+    /// Every call of one agent, named `<tenant>/<agent>`.
+    Agent(String),
 }
 
 impl SwitchScope {
@@ -32,6 +34,7 @@ impl SwitchScope {
             SwitchScope::Tool(n) => format!("tool:{n}"),
             SwitchScope::Tenant(n) => format!("tenant:{n}"),
             SwitchScope::Upstream(n) => format!("upstream:{n}"),
+            SwitchScope::Agent(n) => format!("agent:{n}"),
         }
     }
 
@@ -50,6 +53,13 @@ impl SwitchScope {
             "tool" => SwitchScope::Tool(name),
             "tenant" => SwitchScope::Tenant(name),
             "upstream" => SwitchScope::Upstream(name),
+            "agent"
+                if name
+                    .split_once('/')
+                    .is_some_and(|(t, a)| !t.is_empty() && !a.is_empty()) =>
+            {
+                SwitchScope::Agent(name)
+            }
             _ => return None,
         })
     }
@@ -65,6 +75,15 @@ pub struct KillSwitch {
     /// Who set it (an admin's credential id, or `config`).
     pub actor: String,
     pub updated_ms: i64,
+}
+
+/// One setting of a switch, as it was made: every [`ControlStore::set_switch`] adds one, in
+/// order, so that each is recorded in the ledger even when several come between two looks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwitchChange {
+    /// Grows with every change.
+    pub id: u64,
+    pub switch: KillSwitch,
 }
 
 /// Whether a pinned tool may be used.
@@ -110,8 +129,16 @@ pub struct ToolPin {
 
 #[async_trait]
 pub trait ControlStore: Send + Sync + 'static {
-    /// Insert or replace the switch of `switch.scope`.
+    /// Insert or replace the switch of `switch.scope`, and add the change to the changes not
+    /// yet recorded.
     async fn set_switch(&self, switch: KillSwitch) -> Result<(), StoreError>;
+    /// The oldest `limit` changes not yet marked recorded, oldest first.
+    async fn unrecorded_switch_changes(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<SwitchChange>, StoreError>;
+    /// Mark change `id` recorded (in the ledger); false if it was already marked or is unknown.
+    async fn mark_switch_change_recorded(&self, id: u64) -> Result<bool, StoreError>;
     /// Every switch ever set (engaged or not), ordered by scope key.
     async fn switches(&self) -> Result<Vec<KillSwitch>, StoreError>;
     /// Insert or replace the pin of `pin.tool`.

@@ -24,7 +24,7 @@ use std::sync::Arc;
 pub use approvals::{Approval, ApprovalBinding, ApprovalState, ApprovalStore, Consumption};
 pub use checkpointer::{CheckpointError, Checkpointer, sign_checkpoint};
 pub use checkpoints::{CheckpointStore, StoredCheckpoint};
-pub use controls::{ControlStore, KillSwitch, PinState, SwitchScope, ToolPin};
+pub use controls::{ControlStore, KillSwitch, PinState, SwitchChange, SwitchScope, ToolPin};
 pub use error::StoreError;
 pub use keys::KeyStore;
 pub use ledger::{Appended, LedgerHead, LedgerStore, Pruned, Queued, StoredRecord};
@@ -36,7 +36,7 @@ pub use sqlite::{SqliteOptions, SqliteStore};
 pub use verify::{VerifyError, VerifyReport, verify_sqlite};
 
 /// Version of the store's schema, reported by `/api/status`.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// A backend that stores every concern.
 pub trait Backend:

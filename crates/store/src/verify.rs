@@ -85,10 +85,7 @@ fn check_row(seq: u64, row: &Row, pruned_below: u64) -> Result<Hash, String> {
     if merkle::hash_leaf(bytes) != stored {
         return Err("its stored leaf hash does not match its content: edited".into());
     }
-    let kind = match record.kind {
-        portcullis_ledger::RecordKind::Decision => "decision",
-        portcullis_ledger::RecordKind::Outcome => "outcome",
-    };
+    let kind = record.kind.as_str();
     for (column, stored_value, signed) in [
         ("kind", columns.kind.clone(), kind.to_string()),
         ("tenant", columns.tenant.clone(), record.tenant.clone()),

@@ -2,6 +2,7 @@
 
 mod audit;
 mod check_config;
+mod controls;
 mod demo;
 mod keys;
 mod serve;
@@ -31,6 +32,9 @@ pub enum Command {
     /// Create, list and revoke API keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Engage, lift and list kill switches.
+    #[command(subcommand)]
+    Controls(controls::ControlsCommand),
     /// Show the federated tool catalog.
     #[command(subcommand)]
     Tools(tools::ToolsCommand),
@@ -47,6 +51,7 @@ pub fn run(cmd: Command) -> ExitCode {
         Command::Quickstart(a) => serve::quickstart(a),
         Command::CheckConfig { config } => check_config::run(&config),
         Command::Keys(k) => keys::run(k),
+        Command::Controls(c) => controls::run(c),
         Command::Tools(t) => tools::run(t),
         Command::Audit(a) => audit::run(a),
         Command::DemoServer(a) => demo::run(a),

@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::writer::Op;
 use super::{SqliteStore, query_all};
-use crate::{ControlStore, KillSwitch, PinState, StoreError, SwitchScope, ToolPin};
+use crate::{ControlStore, KillSwitch, PinState, StoreError, SwitchChange, SwitchScope, ToolPin};
 
 const PIN_COLUMNS: &str = "tool, hash, state, definition, actor, updated_ms";
 
@@ -48,12 +48,39 @@ fn read_version(conn: &rusqlite::Connection) -> Result<u64, StoreError> {
 }
 
 pub(super) fn set_switch(tx: &Transaction<'_>, s: &KillSwitch) -> Result<(), StoreError> {
+    let values = params![s.scope.key(), s.engaged, s.reason, s.actor, s.updated_ms];
     tx.execute(
         "INSERT OR REPLACE INTO kill_switches(scope, engaged, reason, actor, updated_ms)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![s.scope.key(), s.engaged, s.reason, s.actor, s.updated_ms],
+        values,
+    )?;
+    tx.execute(
+        "INSERT INTO switch_changes(scope, engaged, reason, actor, updated_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        values,
     )?;
     bump_version(tx)
+}
+
+pub(super) fn mark_change_recorded(tx: &Transaction<'_>, id: u64) -> Result<bool, StoreError> {
+    let changed = tx.execute(
+        "UPDATE switch_changes SET recorded = 1 WHERE id = ?1 AND recorded = 0",
+        [i64::try_from(id).unwrap_or(i64::MAX)],
+    )?;
+    Ok(changed == 1)
+}
+
+/// A switch from `scope, engaged, reason, actor, updated_ms` at column `first`.
+fn switch_from_row(row: &rusqlite::Row<'_>, first: usize) -> Result<KillSwitch, StoreError> {
+    let key: String = row.get(first)?;
+    Ok(KillSwitch {
+        scope: SwitchScope::parse(&key)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown kill switch scope '{key}'")))?,
+        engaged: row.get(first + 1)?,
+        reason: row.get(first + 2)?,
+        actor: row.get(first + 3)?,
+        updated_ms: row.get(first + 4)?,
+    })
 }
 
 pub(super) fn set_pin(tx: &Transaction<'_>, p: &ToolPin) -> Result<(), StoreError> {
@@ -83,21 +110,39 @@ impl ControlStore for SqliteStore {
                 c,
                 "SELECT scope, engaged, reason, actor, updated_ms FROM kill_switches ORDER BY scope",
                 [],
+                |row| switch_from_row(row, 0),
+            )
+        })
+        .await
+    }
+
+    async fn unrecorded_switch_changes(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<SwitchChange>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |c| {
+            query_all(
+                c,
+                "SELECT id, scope, engaged, reason, actor, updated_ms FROM switch_changes
+                 WHERE recorded = 0 ORDER BY id LIMIT ?1",
+                [limit],
                 |row| {
-                    let key: String = row.get(0)?;
-                    Ok(KillSwitch {
-                        scope: SwitchScope::parse(&key).ok_or_else(|| {
-                            StoreError::Corrupt(format!("unknown kill switch scope '{key}'"))
+                    let id: i64 = row.get(0)?;
+                    Ok(SwitchChange {
+                        id: u64::try_from(id).map_err(|_| {
+                            StoreError::Corrupt(format!("switch change id {id} is negative"))
                         })?,
-                        engaged: row.get(1)?,
-                        reason: row.get(2)?,
-                        actor: row.get(3)?,
-                        updated_ms: row.get(4)?,
+                        switch: switch_from_row(row, 1)?,
                     })
                 },
             )
         })
         .await
+    }
+
+    async fn mark_switch_change_recorded(&self, id: u64) -> Result<bool, StoreError> {
+        self.call(|reply| Op::MarkSwitchChange(id, reply)).await
     }
 
     async fn set_pin(&self, pin: ToolPin) -> Result<(), StoreError> {

@@ -91,8 +91,22 @@ CREATE TABLE IF NOT EXISTS quota_usage (
 );
 ";
 
+/// Every setting of a kill switch, in order, until the gateway has recorded it in the ledger.
+pub(crate) const V4: &str = "
+CREATE TABLE IF NOT EXISTS switch_changes (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    scope      TEXT NOT NULL,
+    engaged    INTEGER NOT NULL,
+    reason     TEXT NOT NULL,
+    actor      TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    recorded   INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS switch_changes_unrecorded ON switch_changes(recorded, id);
+";
+
 /// Each version's DDL, in order: a database at version `v` runs the steps from `v` on.
-const STEPS: [&str; 3] = [V1, V2, V3];
+const STEPS: [&str; 4] = [V1, V2, V3, V4];
 const _: () = assert!(STEPS.len() == SCHEMA_VERSION as usize);
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

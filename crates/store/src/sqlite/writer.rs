@@ -27,6 +27,7 @@ pub(crate) enum Op {
     SaveCheckpoint(StoredCheckpoint, Reply<()>),
     Prune(i64, Reply<Pruned>),
     SetSwitch(KillSwitch, Reply<()>),
+    MarkSwitchChange(u64, Reply<bool>),
     SetPin(ToolPin, Reply<()>),
     CreateApproval(Box<Approval>, Reply<()>),
     DecideApproval(Decide, Reply<Approval>),
@@ -204,10 +205,7 @@ impl Writer {
                             continue;
                         }
                     };
-                    let kind = match record.kind {
-                        portcullis_ledger::RecordKind::Decision => "decision",
-                        portcullis_ledger::RecordKind::Outcome => "outcome",
-                    };
+                    let kind = record.kind.as_str();
                     stmt.execute(params![
                         record.seq as i64,
                         record.time_ms,
@@ -302,6 +300,9 @@ impl Writer {
             Op::Prune(before_ms, reply) => self.transact(reply, |tx| prune(tx, before_ms)),
             Op::SetSwitch(switch, reply) => {
                 self.transact(reply, |tx| controls::set_switch(tx, &switch))
+            }
+            Op::MarkSwitchChange(id, reply) => {
+                self.transact(reply, |tx| controls::mark_change_recorded(tx, id))
             }
             Op::SetPin(pin, reply) => self.transact(reply, |tx| controls::set_pin(tx, &pin)),
             Op::CreateApproval(a, reply) => self.transact(reply, |tx| approvals::create(tx, &a)),

@@ -37,6 +37,44 @@ pub async fn switches_are_set_replaced_and_listed_by_scope_key<B: Backend>(s: Ar
     assert_eq!(listed[1], set[1]);
 }
 
+pub async fn every_switch_change_waits_to_be_recorded_once<B: Backend>(s: Arc<B>) {
+    assert!(s.unrecorded_switch_changes(10).await.unwrap().is_empty());
+    let kill = switch(SwitchScope::Agent("acme/bot".into()), true, 1);
+    let revive = switch(SwitchScope::Agent("acme/bot".into()), false, 2);
+    let global = switch(SwitchScope::Global, true, 3);
+    for sw in [&kill, &revive, &global] {
+        s.set_switch(sw.clone()).await.unwrap();
+    }
+    let pending = s.unrecorded_switch_changes(10).await.unwrap();
+    let switches: Vec<&portcullis_store::KillSwitch> = pending.iter().map(|c| &c.switch).collect();
+    assert_eq!(
+        switches,
+        [&kill, &revive, &global],
+        "each setting kept, oldest first, though the first was replaced"
+    );
+    assert!(pending.windows(2).all(|w| w[0].id < w[1].id));
+    assert_eq!(s.unrecorded_switch_changes(2).await.unwrap(), pending[..2]);
+    assert!(s.mark_switch_change_recorded(pending[1].id).await.unwrap());
+    assert!(
+        !s.mark_switch_change_recorded(pending[1].id).await.unwrap(),
+        "marked once only"
+    );
+    assert!(!s.mark_switch_change_recorded(9_999).await.unwrap());
+    let left: Vec<u64> = s
+        .unrecorded_switch_changes(10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(left, [pending[0].id, pending[2].id]);
+    assert_eq!(
+        s.switches().await.unwrap().len(),
+        2,
+        "current state: one per scope"
+    );
+}
+
 pub async fn pins_are_set_replaced_and_listed_by_tool<B: Backend>(s: Arc<B>) {
     assert_eq!(s.pin("b.tool").await.unwrap(), None);
     s.set_pin(pin("b.tool", "11", PinState::Trusted))

@@ -52,6 +52,7 @@ macro_rules! contract_suite {
             }
             controls {
                 switches_are_set_replaced_and_listed_by_scope_key,
+                every_switch_change_waits_to_be_recorded_once,
                 pins_are_set_replaced_and_listed_by_tool,
                 the_controls_version_grows_with_every_change,
             }

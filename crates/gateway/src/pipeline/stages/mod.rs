@@ -4,12 +4,14 @@
 //! here and one line in `standard`, in its place in that order.
 
 mod dry_run;
+mod kill_switch;
 mod policy;
 mod resolve;
 
 use std::sync::Arc;
 
 pub use dry_run::{DryRun, PREVIEW_META};
+pub use kill_switch::KillSwitch;
 pub use policy::{Authorize, permits};
 pub use resolve::Resolve;
 
@@ -17,7 +19,12 @@ use super::Stage;
 
 /// The stages every governed request goes through, in order.
 pub fn standard() -> Vec<Arc<dyn Stage>> {
-    vec![Arc::new(Resolve), Arc::new(Authorize), Arc::new(DryRun)]
+    vec![
+        Arc::new(Resolve),
+        Arc::new(KillSwitch),
+        Arc::new(Authorize),
+        Arc::new(DryRun),
+    ]
 }
 
 #[cfg(test)]
@@ -27,7 +34,7 @@ mod tests {
     #[test]
     fn the_stages_run_in_the_designed_order() {
         let names: Vec<&str> = standard().iter().map(|s| s.name()).collect();
-        assert_eq!(names, ["resolve", "policy", "dry_run"]);
+        assert_eq!(names, ["resolve", "kill_switch", "policy", "dry_run"]);
     }
 
     #[test]

@@ -1,0 +1,160 @@
+//! Kill switches across processes: `portcullis controls kill` in one process stops the next
+//! matching call of a running gateway on the same store, the change and every refusal are in
+//! that gateway's ledger, and `controls revive` lets calls through again. A gateway started
+//! with `PORTCULLIS_KILL_SWITCH=1` refuses everything from its first call.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+fn controls(gw: &Gateway, args: &[&str]) -> Output {
+    Command::new(bin())
+        .arg("controls")
+        .args(args)
+        .arg("--config")
+        .arg(&gw.config)
+        .arg("--data-dir")
+        .arg(gw.data_dir())
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn echo(gw: &Gateway, key: &str, sid: &str) -> Reply {
+    call(&gw.url, key, sid, "demo.echo", json!({"text": "hi"}), None).await
+}
+
+/// Wait (up to 5 s) until `demo.echo` runs again.
+async fn echo_runs_again(gw: &Gateway, key: &str, sid: &str) {
+    wait_for_async(
+        "the switch to be lifted",
+        Duration::from_secs(5),
+        || async {
+            echo(gw, key, sid)
+                .await
+                .error_code()
+                .is_none()
+                .then_some(())
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switch_set_by_another_process_stops_the_next_call_and_is_recorded() {
+    let gw = Gateway::start(&demo_config("enforce", ""));
+    let (_, key) = gw.key("agent", &[]);
+    let sid = initialize(&gw.url, &key).await;
+    assert!(echo(&gw, &key, &sid).await.error_code().is_none());
+
+    ok(&controls(
+        &gw,
+        &["kill", "--tool", "demo.echo", "--reason", "loops on echo"],
+    ));
+    let refused = wait_for_async(
+        "the switch to be in force",
+        Duration::from_secs(5),
+        || async {
+            let r = echo(&gw, &key, &sid).await;
+            (r.error_code() == Some("killed")).then_some(r)
+        },
+    )
+    .await;
+    let reason = refused.body["error"]["data"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("tool:demo.echo") && reason.contains("loops on echo"),
+        "{reason}"
+    );
+    // Another tool still runs.
+    let other = call(&gw.url, &key, &sid, "demo.notes_read", json!({}), None).await;
+    assert!(other.error_code().is_none(), "{:?}", other.body);
+
+    let listed = ok(&controls(&gw, &["list", "--json"]));
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed[0]["scope"], "tool:demo.echo");
+    assert_eq!(listed[0]["engaged"], true);
+
+    ok(&controls(
+        &gw,
+        &["revive", "--tool", "demo.echo", "--reason", "fixed"],
+    ));
+    echo_runs_again(&gw, &key, &sid).await;
+
+    let db = gw.db_path();
+    let kill = wait_for_record(&db, "the kill record", |r| r["method"] == "controls/kill").await;
+    assert_eq!(kill["kind"], "control");
+    assert_eq!(kill["facts"]["scope"], "tool:demo.echo");
+    assert_eq!(kill["facts"]["reason"], "loops on echo");
+    assert!(kill["agent"].as_str().unwrap().starts_with("cli"));
+    let revive = wait_for_record(&db, "the revive record", |r| {
+        r["method"] == "controls/revive"
+    })
+    .await;
+    assert!(revive["seq"].as_u64() > kill["seq"].as_u64());
+    let denial = wait_for_record(&db, "the refusal", |r| r["code"] == "killed").await;
+    assert_eq!(denial["decision"], "deny");
+    assert_eq!(denial["facts"]["kill_switch"], "tool:demo.echo");
+
+    // Lifting a switch that is not engaged, or naming none or two, is an error.
+    assert!(
+        !controls(&gw, &["revive", "--tool", "demo.echo"])
+            .status
+            .success()
+    );
+    for args in [&["kill"][..], &["kill", "--global", "--tenant", "t1"]] {
+        let out = controls(&gw, args);
+        assert_eq!(out.status.code(), Some(64), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--global"),
+            "{args:?}"
+        );
+    }
+    assert_eq!(
+        controls(&gw, &["kill", "--class", "writes"]).status.code(),
+        Some(64)
+    );
+    assert_eq!(
+        controls(&gw, &["kill", "--agent", "no-slash"])
+            .status
+            .code(),
+        Some(64)
+    );
+    assert_eq!(
+        controls(&gw, &["kill", "--global", "--reason", "a\nb"])
+            .status
+            .code(),
+        Some(64)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_environment_switch_stops_everything_from_the_first_call() {
+    let gw = Gateway::start_with_env(
+        &demo_config("enforce", ""),
+        &[("PORTCULLIS_KILL_SWITCH", "1")],
+    );
+    let (_, key) = gw.key("agent", &[]);
+    let sid = initialize(&gw.url, &key).await;
+    let r = echo(&gw, &key, &sid).await;
+    assert_eq!(r.error_code(), Some("killed"), "{:?}", r.body);
+    let rec = wait_for_record(&gw.db_path(), "the kill record", |r| {
+        r["method"] == "controls/kill"
+    })
+    .await;
+    assert_eq!(rec["agent"], "env:PORTCULLIS_KILL_SWITCH");
+    assert_eq!(rec["facts"]["scope"], "global");
+    ok(&controls(&gw, &["revive", "--global"]));
+    echo_runs_again(&gw, &key, &sid).await;
+}
