@@ -1,7 +1,8 @@
-//! Kill switches across processes: `portcullis controls kill` in one process stops the next
+//! Controls and limits through the real gateway. Kill switches across processes: `portcullis controls kill` in one process stops the next
 //! matching call of a running gateway on the same store, the change and every refusal are in
 //! that gateway's ledger, and `controls revive` lets calls through again. A gateway started
-//! with `PORTCULLIS_KILL_SWITCH=1` refuses everything from its first call.
+//! with `PORTCULLIS_KILL_SWITCH=1` refuses everything from its first call. A rate limit refuses
+//! the call past its burst with the wait and the limit in `error.data`.
 
 mod common;
 
@@ -157,4 +158,25 @@ async fn the_environment_switch_stops_everything_from_the_first_call() {
     assert_eq!(rec["facts"]["scope"], "global");
     ok(&controls(&gw, &["revive", "--global"]));
     echo_runs_again(&gw, &key, &sid).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_past_the_rate_limit_is_refused_with_the_wait() {
+    let limits = "[[limits.rate]]\nscope = \"tool\"\nmatch = \"demo.echo\"\nrate = \"2/m\"\n";
+    let gw = Gateway::start(&demo_config("enforce", limits));
+    let (_, key) = gw.key("agent", &[]);
+    let sid = initialize(&gw.url, &key).await;
+    for _ in 0..2 {
+        assert!(echo(&gw, &key, &sid).await.error_code().is_none());
+    }
+    let r = echo(&gw, &key, &sid).await;
+    assert_eq!(r.error_code(), Some("rate_limited"), "{:?}", r.body);
+    let data = &r.body["error"]["data"];
+    let wait = data["retryAfterMs"].as_u64().unwrap();
+    assert!(wait > 25_000 && wait <= 30_000, "one cell every 30 s: {wait}");
+    assert_eq!(data["limit"], "tool demo.echo 2/m burst 2");
+    let other = call(&gw.url, &key, &sid, "demo.notes_read", json!({}), None).await;
+    assert!(other.error_code().is_none(), "{:?}", other.body);
+    let denial = wait_for_record(&gw.db_path(), "the refusal", |r| r["code"] == "rate_limited").await;
+    assert_eq!(denial["facts"]["rate_limit"], "tool demo.echo 2/m burst 2");
 }

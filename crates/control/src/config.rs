@@ -2,6 +2,7 @@
 //! turns it into the domain types below, collecting every error with the field it concerns.
 //! Every field is documented in the README's config reference.
 
+mod limits;
 mod raw;
 mod validate;
 
@@ -14,6 +15,7 @@ use regex::Regex;
 
 use crate::SecretRef;
 
+pub use limits::{RateRule, RateScope};
 pub use validate::{CONFORMANCE_ROLE, parse_listen, resolve_path};
 
 #[derive(Debug, Clone)]
@@ -27,6 +29,8 @@ pub struct Config {
     pub demo_mode: bool,
     pub audit: AuditConfig,
     pub upstreams: Vec<UpstreamConfig>,
+    /// `[[limits.rate]]`, in file order.
+    pub rate_limits: Vec<RateRule>,
     /// Lower-case hex SHA-256 of the config file's bytes.
     pub hash: String,
     /// Directory the config file is in; relative paths in it are relative to here.

@@ -6,7 +6,7 @@ pub mod config;
 pub mod secret;
 
 pub use config::{
-    AuditConfig, Config, ConfigError, Overrides, ServerConfig, StoreConfig, Transport,
-    UpstreamConfig,
+    AuditConfig, Config, ConfigError, Overrides, RateRule, RateScope, ServerConfig, StoreConfig,
+    Transport, UpstreamConfig,
 };
 pub use secret::SecretRef;

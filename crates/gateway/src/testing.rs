@@ -79,3 +79,49 @@ pub fn principal(role: &str) -> Principal {
         auth_method: AuthMethod::ApiKey,
     }
 }
+
+/// Run one governed request of `principal` through the pipeline: `Ok` if it was allowed (or
+/// answered by the gateway), else the refusal's code and reason.
+pub async fn governed(
+    st: &Arc<AppState>,
+    principal: &Principal,
+    method: crate::pipeline::GovernedMethod,
+    requested: crate::pipeline::Requested<'_>,
+) -> Result<(), (portcullis_protocol::ErrorCode, String)> {
+    use crate::pipeline::{ClientRef, Decided, Facts, Governed};
+    let args = json!({});
+    let mut req = Governed {
+        principal,
+        client: ClientRef::Modern,
+        method,
+        requested,
+        arguments: &args,
+        live: true,
+        now_ms: st.clock.now_ms(),
+        started: st.clock.instant(),
+        cid: "cid",
+        facts: Facts::default(),
+    };
+    let mut log = crate::endpoint::RequestLog::default();
+    match crate::pipeline::run(st, &mut req, &mut log).await {
+        Decided::Allowed(_) | Decided::Answered(Ok(_)) => Ok(()),
+        Decided::Answered(Err(f)) => Err((f.code, f.reason)),
+    }
+}
+
+/// [`principal`] of role `role` in tenant `tenant`.
+pub fn principal_in(tenant: &str, role: &str) -> Principal {
+    Principal {
+        tenant: tenant.into(),
+        ..principal(role)
+    }
+}
+
+/// The ledger's records, parsed.
+pub async fn records(store: &MemoryStore) -> Vec<portcullis_ledger::Record> {
+    use portcullis_store::LedgerStore;
+    let rows = store.read_records(0, 10_000).await.expect("records");
+    rows.iter()
+        .map(|r| portcullis_ledger::canonical::parse_canonical(&r.bytes).expect("canonical"))
+        .collect()
+}

@@ -49,8 +49,9 @@ pub enum ErrorCode {
     DestructiveDenied,
     PolicyError,
     DecisionTimeout,
-    // controls
+    // controls and limits
     Killed,
+    RateLimited,
     // audit
     AuditUnavailable,
     InvalidQuery,
@@ -107,6 +108,7 @@ impl ErrorCode {
         ErrorCode::PolicyError,
         ErrorCode::DecisionTimeout,
         ErrorCode::Killed,
+        ErrorCode::RateLimited,
         ErrorCode::AuditUnavailable,
         ErrorCode::InvalidQuery,
         ErrorCode::NoCheckpoint,
@@ -161,6 +163,7 @@ impl ErrorCode {
             PolicyError => "policy_error",
             DecisionTimeout => "decision_timeout",
             Killed => "killed",
+            RateLimited => "rate_limited",
             AuditUnavailable => "audit_unavailable",
             InvalidQuery => "invalid_query",
             NoCheckpoint => "no_checkpoint",
@@ -200,6 +203,7 @@ impl ErrorCode {
             | InvalidMeta
             | RequestStateInvalid => 400,
             RequestCancelled => 409,
+            RateLimited => 429,
             InvalidQuery => 400,
             NoCheckpoint => 404,
             UnknownTool | UnknownPrompt | UnknownResource | ToolNotAllowed | NotAllowed
@@ -235,7 +239,7 @@ impl ErrorCode {
             UpstreamTimeout | UpstreamInvalidResponse | UpstreamUnavailable | UpstreamError => {
                 -32005
             }
-            ShuttingDown | Overloaded | Killed => -32006,
+            ShuttingDown | Overloaded | Killed | RateLimited => -32006,
             ForbiddenHost | ForbiddenOrigin | PayloadTooLarge | NotFound | MethodNotAllowed
             | UnsupportedMediaType | NotAcceptable | RequestTimeout => -32000,
         }
@@ -320,6 +324,9 @@ impl ErrorCode {
             }
             Killed => {
                 "An operator stopped this with a kill switch (error.data.reason names it); retry once it is lifted."
+            }
+            RateLimited => {
+                "Too many calls: retry after error.data.retryAfterMs milliseconds (error.data.limit names the limit)."
             }
             AuditUnavailable => {
                 "The audit record could not be written, so nothing was forwarded; retry later."

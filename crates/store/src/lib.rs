@@ -29,7 +29,7 @@ pub use error::StoreError;
 pub use keys::KeyStore;
 pub use ledger::{Appended, LedgerHead, LedgerStore, Pruned, Queued, StoredRecord};
 pub use lifecycle::Lifecycle;
-pub use limits::{LimitStore, QuotaOutcome, RateOutcome, RateSpec};
+pub use limits::{LimitStore, QuotaOutcome, RateOutcome, RateSpec, RateTake, RatesOutcome};
 pub use memory::MemoryStore;
 pub use replay::{ReplayStore, Reservation};
 pub use sqlite::{SqliteOptions, SqliteStore};

@@ -22,6 +22,23 @@ pub enum RateOutcome {
     Limited { retry_after_ms: u64 },
 }
 
+/// One bucket to take a cell from, in [`LimitStore::take_rates`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateTake {
+    pub key: String,
+    pub spec: RateSpec,
+}
+
+/// What taking one cell from each of several buckets found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RatesOutcome {
+    /// A cell was taken from every bucket.
+    Allowed,
+    /// Nothing was taken: bucket `index` (the first that would pass its limit) has its next
+    /// cell free after `retry_after_ms`.
+    Limited { index: usize, retry_after_ms: u64 },
+}
+
 /// What adding to a quota counter found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QuotaOutcome {
@@ -42,6 +59,10 @@ pub trait LimitStore: Send + Sync + 'static {
         spec: RateSpec,
         now_ms: i64,
     ) -> Result<RateOutcome, StoreError>;
+    /// Take one cell from each of `takes` at `now_ms`, all or none: if any bucket would pass
+    /// its limit, no bucket changes, so a call refused by one limit spends none of the others.
+    async fn take_rates(&self, takes: &[RateTake], now_ms: i64)
+    -> Result<RatesOutcome, StoreError>;
     /// Add `amount` to counter `key` of the window starting at `window_start_ms`, unless the
     /// sum would pass `limit`; atomic, and durable once it returns.
     async fn add_usage(
@@ -122,10 +143,149 @@ impl LocalRates {
         if let Some(tat) = tat {
             table.tats.insert(key.to_string(), tat);
         }
-        if table.tats.len() > table.sweep_above.max(MIN_SWEEP) {
-            table.tats.retain(|_, tat| *tat > now_ms);
-            table.sweep_above = table.tats.len() * 2;
-        }
+        table.sweep(now_ms);
         Ok(outcome)
+    }
+
+    /// [`LimitStore::take_rates`] on this table, under one lock.
+    pub(crate) fn take_all(
+        &self,
+        takes: &[RateTake],
+        now_ms: i64,
+    ) -> Result<RatesOutcome, StoreError> {
+        let mut table = self
+            .table
+            .lock()
+            .map_err(|_| StoreError::Unavailable("rate table lock poisoned".into()))?;
+        let mut next = Vec::with_capacity(takes.len());
+        for (index, t) in takes.iter().enumerate() {
+            // A key named twice takes two cells of one bucket.
+            let tat = next
+                .iter()
+                .rev()
+                .find(|(k, _): &&(&str, i64)| *k == t.key)
+                .map(|(_, tat)| *tat)
+                .or_else(|| table.tats.get(&t.key).copied());
+            match gcra(tat, t.spec, now_ms) {
+                (_, Some(tat)) => next.push((t.key.as_str(), tat)),
+                (outcome, None) => {
+                    let retry_after_ms = match outcome {
+                        RateOutcome::Limited { retry_after_ms } => retry_after_ms,
+                        RateOutcome::Allowed { .. } => 0,
+                    };
+                    return Ok(RatesOutcome::Limited {
+                        index,
+                        retry_after_ms,
+                    });
+                }
+            }
+        }
+        for (key, tat) in next {
+            table.tats.insert(key.to_string(), tat);
+        }
+        table.sweep(now_ms);
+        Ok(RatesOutcome::Allowed)
+    }
+}
+
+impl RateTable {
+    /// Forget buckets whose `tat` has passed once the table has grown enough.
+    fn sweep(&mut self, now_ms: i64) {
+        if self.tats.len() > self.sweep_above.max(MIN_SWEEP) {
+            self.tats.retain(|_, tat| *tat > now_ms);
+            self.sweep_above = self.tats.len() * 2;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A token bucket counted in milliseconds of credit: full at `burst * interval`, refilled
+    /// one millisecond per millisecond, and a cell costs `interval`.
+    struct Model {
+        credit: i128,
+        last: i64,
+    }
+
+    impl Model {
+        fn take(&mut self, spec: RateSpec, now: i64) -> bool {
+            let interval = i128::from(spec.interval_ms.max(1));
+            let full = interval * i128::from(spec.burst.max(1));
+            self.credit = (self.credit + i128::from(now - self.last)).min(full);
+            self.last = now;
+            if self.credit >= interval {
+                self.credit -= interval;
+                true
+            } else {
+                false
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Over any arrival sequence, GCRA allows exactly the calls the token bucket allows.
+        #[test]
+        fn gcra_allows_what_a_token_bucket_allows(
+            interval_ms in 1u64..500,
+            burst in 1u32..20,
+            gaps in prop::collection::vec(0i64..400, 1..200),
+        ) {
+            let spec = RateSpec { interval_ms, burst };
+            let start = 1_000_000;
+            let mut model = Model { credit: i128::from(interval_ms) * i128::from(burst), last: start };
+            let rates = LocalRates::default();
+            let mut now = start;
+            let (mut allowed, mut by_model) = (0, 0);
+            for gap in gaps {
+                now += gap;
+                let got = matches!(rates.take("k", spec, now).unwrap(), RateOutcome::Allowed { .. });
+                let want = model.take(spec, now);
+                prop_assert_eq!(got, want, "at {} ms", now - start);
+                allowed += usize::from(got);
+                by_model += usize::from(want);
+            }
+            prop_assert_eq!(allowed, by_model);
+        }
+
+        /// Taking from several buckets at once changes none of them when one is limited.
+        #[test]
+        fn several_buckets_are_taken_all_or_none(
+            bursts in prop::collection::vec(1u32..4, 2..5),
+            calls in 1usize..12,
+        ) {
+            let takes: Vec<RateTake> = bursts
+                .iter()
+                .enumerate()
+                .map(|(i, b)| RateTake { key: format!("k{i}"), spec: RateSpec { interval_ms: 1_000, burst: *b } })
+                .collect();
+            let rates = LocalRates::default();
+            let smallest = *bursts.iter().min().unwrap() as usize;
+            for call in 0..calls {
+                let got = rates.take_all(&takes, 0).unwrap();
+                if call < smallest {
+                    prop_assert_eq!(got, RatesOutcome::Allowed);
+                } else {
+                    let first_full = bursts.iter().position(|b| *b as usize == smallest).unwrap();
+                    let limited_first_full = matches!(got, RatesOutcome::Limited { index, .. } if index == first_full);
+                    prop_assert!(limited_first_full, "{:?}", got);
+                }
+            }
+            // Each bucket gave one cell per allowed call, none for a limited one.
+            let taken = calls.min(smallest);
+            for (t, b) in takes.iter().zip(&bursts) {
+                let left = *b as usize - taken;
+                let allowed = |o: RateOutcome| matches!(o, RateOutcome::Allowed { .. });
+                for _ in 0..left {
+                    prop_assert!(allowed(rates.take(&t.key, t.spec, 0).unwrap()));
+                }
+                prop_assert!(!allowed(rates.take(&t.key, t.spec, 0).unwrap()));
+            }
+        }
     }
 }

@@ -16,6 +16,22 @@ pub(super) struct RawConfig {
     pub roles: BTreeMap<String, RawRole>,
     pub audit: RawAudit,
     pub upstreams: Vec<RawUpstream>,
+    pub limits: RawLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct RawLimits {
+    pub rate: Vec<RawRate>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct RawRate {
+    pub scope: String,
+    #[serde(rename = "match")]
+    pub pattern: Option<String>,
+    pub rate: String,
+    pub burst: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

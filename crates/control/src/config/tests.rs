@@ -193,6 +193,31 @@ fn unknown_fields_and_wrong_types_name_their_field() {
 }
 
 #[test]
+fn rate_limits_load_and_name_their_fields() {
+    let c =
+        load("[[limits.rate]]\nscope = \"agent\"\nmatch = \"acme/*\"\nrate = \"2/s\"\n").unwrap();
+    assert_eq!(c.rate_limits.len(), 1);
+    assert_eq!(
+        (c.rate_limits[0].interval_ms, c.rate_limits[0].burst),
+        (500, 2)
+    );
+    assert_eq!(
+        fields("[[limits.rate]]\nscope = \"tool\"\nrate = \"1/s\"\nburts = 3\n"),
+        vec!["limits.rate[0].burts"]
+    );
+    let missing = load("[[limits.rate]]\nscope = \"tool\"\n")
+        .unwrap_err()
+        .errors();
+    assert_eq!(missing.len(), 1);
+    assert_eq!(missing[0].field, "limits.rate[0]");
+    assert!(missing[0].message.contains("rate"), "{:?}", missing[0]);
+    assert_eq!(
+        fields("[[limits.rate]]\nscope = \"tool\"\nrate = \"1/s\"\nburst = -1\n"),
+        vec!["limits.rate[0].burst"]
+    );
+}
+
+#[test]
 fn a_public_listener_needs_an_explicit_host_allowlist() {
     assert_eq!(
         fields("[server]\nlisten = \"0.0.0.0:8080\"\n"),

@@ -482,6 +482,12 @@ pub(super) fn validate(
         }
     }
 
+    let mut limit_errors = Vec::new();
+    let rate_limits = super::limits::rate_rules(&raw.limits.rate, &mut limit_errors);
+    for (field, message) in limit_errors {
+        e.add(field, message);
+    }
+
     if !e.0.is_empty() {
         return Err(ConfigError::Invalid(e.0));
     }
@@ -493,6 +499,7 @@ pub(super) fn validate(
         demo_mode,
         audit,
         upstreams,
+        rate_limits,
         hash: hex::encode(Sha256::digest(bytes)),
         base_dir: base_dir.to_path_buf(),
     })

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::MemoryStore;
 use crate::limits::add_within;
-use crate::{LimitStore, QuotaOutcome, RateOutcome, RateSpec, StoreError};
+use crate::{LimitStore, QuotaOutcome, RateOutcome, RateSpec, RateTake, RatesOutcome, StoreError};
 
 #[async_trait]
 impl LimitStore for MemoryStore {
@@ -16,6 +16,15 @@ impl LimitStore for MemoryStore {
     ) -> Result<RateOutcome, StoreError> {
         self.check_open()?;
         self.rates.take(key, spec, now_ms)
+    }
+
+    async fn take_rates(
+        &self,
+        takes: &[RateTake],
+        now_ms: i64,
+    ) -> Result<RatesOutcome, StoreError> {
+        self.check_open()?;
+        self.rates.take_all(takes, now_ms)
     }
 
     async fn add_usage(

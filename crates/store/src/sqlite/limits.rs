@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use super::SqliteStore;
 use super::writer::{Op, UsageChange};
 use crate::limits::add_within;
-use crate::{LimitStore, QuotaOutcome, RateOutcome, RateSpec, StoreError};
+use crate::{LimitStore, QuotaOutcome, RateOutcome, RateSpec, RateTake, RatesOutcome, StoreError};
 
 /// Counters are SQLite integers, so no counter may pass this.
 const MAX_COUNT: u64 = i64::MAX as u64;
@@ -63,6 +63,15 @@ impl LimitStore for SqliteStore {
     ) -> Result<RateOutcome, StoreError> {
         self.check_open()?;
         self.rates.take(key, spec, now_ms)
+    }
+
+    async fn take_rates(
+        &self,
+        takes: &[RateTake],
+        now_ms: i64,
+    ) -> Result<RatesOutcome, StoreError> {
+        self.check_open()?;
+        self.rates.take_all(takes, now_ms)
     }
 
     async fn add_usage(

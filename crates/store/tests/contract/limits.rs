@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use portcullis_store::{Backend, QuotaOutcome, RateOutcome, RateSpec};
+use portcullis_store::{Backend, QuotaOutcome, RateOutcome, RateSpec, RateTake, RatesOutcome};
 
 use super::concurrently;
 
@@ -72,6 +72,42 @@ pub async fn rate_buckets_are_independent<B: Backend>(s: Arc<B>) {
     assert_eq!(s.take_rate("a", SPEC, t).await.unwrap(), limited(100));
     assert_eq!(s.take_rate("b", SPEC, t).await.unwrap(), allowed(2));
     assert_eq!(s.take_rate("a", SPEC, t).await.unwrap(), limited(100));
+}
+
+pub async fn several_buckets_are_taken_all_or_none<B: Backend>(s: Arc<B>) {
+    let t = 1_000_000;
+    let one = RateSpec {
+        interval_ms: 100,
+        burst: 1,
+    };
+    let takes = [
+        RateTake {
+            key: "wide".into(),
+            spec: SPEC,
+        },
+        RateTake {
+            key: "narrow".into(),
+            spec: one,
+        },
+    ];
+    assert_eq!(
+        s.take_rates(&takes, t).await.unwrap(),
+        RatesOutcome::Allowed
+    );
+    assert_eq!(
+        s.take_rates(&takes, t).await.unwrap(),
+        RatesOutcome::Limited {
+            index: 1,
+            retry_after_ms: 100
+        }
+    );
+    // The refused take spent nothing: "wide" gave one cell of its three.
+    assert_eq!(s.take_rate("wide", SPEC, t).await.unwrap(), allowed(1));
+    assert_eq!(
+        s.take_rates(&takes, t + 100).await.unwrap(),
+        RatesOutcome::Allowed
+    );
+    assert_eq!(s.take_rates(&[], t).await.unwrap(), RatesOutcome::Allowed);
 }
 
 pub async fn quota_counts_up_to_the_limit_and_never_past_it<B: Backend>(s: Arc<B>) {

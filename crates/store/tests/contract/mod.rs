@@ -78,6 +78,7 @@ macro_rules! contract_suite {
                 gcra_allows_a_burst_then_limits_with_the_exact_wait,
                 gcra_refills_one_cell_per_interval,
                 rate_buckets_are_independent,
+                several_buckets_are_taken_all_or_none,
                 quota_counts_up_to_the_limit_and_never_past_it,
                 refunds_never_go_below_zero,
                 usage_is_kept_per_key_and_window,

@@ -82,14 +82,12 @@ mod tests {
 
     use portcullis_ledger::RecordKind;
     use portcullis_protocol::ErrorCode;
-    use portcullis_store::{ControlStore, KillSwitch, LedgerStore, SwitchScope};
-    use serde_json::json;
+    use portcullis_store::{ControlStore, KillSwitch, SwitchScope};
 
     use crate::controls::STALE_AFTER;
-    use crate::endpoint::RequestLog;
-    use crate::pipeline::{ClientRef, Decided, Facts, Governed, GovernedMethod, Requested, run};
+    use crate::pipeline::{GovernedMethod, Requested};
     use crate::state::AppState;
-    use crate::testing::{self, Fixture, principal};
+    use crate::testing::{self, Fixture, principal_in};
 
     async fn call(
         st: &Arc<AppState>,
@@ -98,25 +96,7 @@ mod tests {
         method: GovernedMethod,
         requested: Requested<'_>,
     ) -> Result<(), (ErrorCode, String)> {
-        let mut p = principal(role);
-        p.tenant = tenant.into();
-        let args = json!({});
-        let mut req = Governed {
-            principal: &p,
-            client: ClientRef::Modern,
-            method,
-            requested,
-            arguments: &args,
-            live: true,
-            now_ms: st.clock.now_ms(),
-            started: st.clock.instant(),
-            cid: "cid",
-            facts: Facts::default(),
-        };
-        match run(st, &mut req, &mut RequestLog::default()).await {
-            Decided::Allowed(_) | Decided::Answered(Ok(_)) => Ok(()),
-            Decided::Answered(Err(f)) => Err((f.code, f.reason)),
-        }
+        testing::governed(st, &principal_in(tenant, role), method, requested).await
     }
 
     async fn tool(st: &Arc<AppState>, tenant: &str, name: &str) -> Result<(), (ErrorCode, String)> {
@@ -242,11 +222,7 @@ mod tests {
         assert!(left.is_ok(), "{left:?}");
         set(&st, &fx, SwitchScope::Global, false).await;
         st.controls.refresh(&st).await.unwrap();
-        let rows = fx.store.read_records(0, 100).await.unwrap();
-        let records: Vec<portcullis_ledger::Record> = rows
-            .iter()
-            .map(|r| portcullis_ledger::canonical::parse_canonical(&r.bytes).unwrap())
-            .collect();
+        let records = testing::records(&fx.store).await;
         let controls: Vec<(&str, &str)> = records
             .iter()
             .filter(|r| r.kind == RecordKind::Control)

@@ -1,11 +1,13 @@
 //! The stages, one module each, and their registration: [`standard`] is the one ordered list
 //! the gateway runs. DESIGN.md's order: resolve/pin → kill switch → replay/idempotency →
-//! argument schema → policy → flow → approval → dry-run → limits. A new stage is one module
+//! argument schema → policy → flow → approval → dry-run → limits; rate limits run before the
+//! dry-run answer (a preview costs a ledger record too), quotas will run after it. A new stage is one module
 //! here and one line in `standard`, in its place in that order.
 
 mod dry_run;
 mod kill_switch;
 mod policy;
+mod rate_limit;
 mod resolve;
 
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use std::sync::Arc;
 pub use dry_run::{DryRun, PREVIEW_META};
 pub use kill_switch::KillSwitch;
 pub use policy::{Authorize, permits};
+pub use rate_limit::RateLimit;
 pub use resolve::Resolve;
 
 use super::Stage;
@@ -23,6 +26,7 @@ pub fn standard() -> Vec<Arc<dyn Stage>> {
         Arc::new(Resolve),
         Arc::new(KillSwitch),
         Arc::new(Authorize),
+        Arc::new(RateLimit),
         Arc::new(DryRun),
     ]
 }
@@ -34,7 +38,10 @@ mod tests {
     #[test]
     fn the_stages_run_in_the_designed_order() {
         let names: Vec<&str> = standard().iter().map(|s| s.name()).collect();
-        assert_eq!(names, ["resolve", "kill_switch", "policy", "dry_run"]);
+        assert_eq!(
+            names,
+            ["resolve", "kill_switch", "policy", "rate_limit", "dry_run"]
+        );
     }
 
     #[test]
