@@ -173,10 +173,16 @@ async fn a_call_past_the_rate_limit_is_refused_with_the_wait() {
     assert_eq!(r.error_code(), Some("rate_limited"), "{:?}", r.body);
     let data = &r.body["error"]["data"];
     let wait = data["retryAfterMs"].as_u64().unwrap();
-    assert!(wait > 25_000 && wait <= 30_000, "one cell every 30 s: {wait}");
+    assert!(
+        wait > 25_000 && wait <= 30_000,
+        "one cell every 30 s: {wait}"
+    );
     assert_eq!(data["limit"], "tool demo.echo 2/m burst 2");
     let other = call(&gw.url, &key, &sid, "demo.notes_read", json!({}), None).await;
     assert!(other.error_code().is_none(), "{:?}", other.body);
-    let denial = wait_for_record(&gw.db_path(), "the refusal", |r| r["code"] == "rate_limited").await;
+    let denial = wait_for_record(&gw.db_path(), "the refusal", |r| {
+        r["code"] == "rate_limited"
+    })
+    .await;
     assert_eq!(denial["facts"]["rate_limit"], "tool demo.echo 2/m burst 2");
 }

@@ -24,8 +24,9 @@ pub mod respond;
 pub mod server;
 pub mod session;
 pub mod state;
-#[cfg(test)]
-mod testing;
+/// In-process fixtures for the crate's tests and benchmarks (memory store, manual clock).
+#[doc(hidden)]
+pub mod testing;
 pub mod upstreams;
 
 pub use server::{Running, Services, StartError, bind, run};

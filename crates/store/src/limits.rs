@@ -4,11 +4,14 @@ use async_trait::async_trait;
 
 use crate::StoreError;
 
-/// A GCRA rate: one cell every `interval_ms` on average, with bursts of up to `burst` cells.
+/// A GCRA rate: one cell every `interval_us` on average, with bursts of up to `burst` cells.
+/// Intervals are in microseconds so that rates above one a millisecond can be stated; time
+/// is read in milliseconds, so several cells of a fast rate may be taken in one millisecond
+/// (as many as the burst allows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateSpec {
-    /// Emission interval: the rate's period divided by its count (at least 1 ms).
-    pub interval_ms: u64,
+    /// Emission interval: the rate's period divided by its count (at least 1 µs).
+    pub interval_us: u64,
     /// Cells that may be taken at once from a full bucket (at least 1).
     pub burst: u32,
 }
@@ -50,9 +53,10 @@ pub enum QuotaOutcome {
 
 #[async_trait]
 pub trait LimitStore: Send + Sync + 'static {
-    /// GCRA: take one cell of bucket `key` at `now_ms`. With theoretical arrival time `tat`
-    /// (`now_ms` for a new bucket): `new_tat = max(tat, now) + interval`; allowed when
-    /// `new_tat - now <= interval * burst`, and then `tat` becomes `new_tat`.
+    /// GCRA: take one cell of bucket `key` at `now_ms`. In microseconds, with theoretical
+    /// arrival time `tat` (`now` for a new bucket): `new_tat = max(tat, now) + interval`;
+    /// allowed when `new_tat - now <= interval * burst`, and then `tat` becomes `new_tat`. A
+    /// limited take says when the next cell is free, rounded up to whole milliseconds.
     async fn take_rate(
         &self,
         key: &str,
@@ -83,21 +87,23 @@ pub trait LimitStore: Send + Sync + 'static {
     async fn usage(&self, key: &str, window_start_ms: i64) -> Result<u64, StoreError>;
 }
 
-/// GCRA arithmetic as [`LimitStore::take_rate`] states it: the outcome of taking one cell from
-/// a bucket whose theoretical arrival time is `tat` (`None` when new), and the bucket's new
-/// `tat` if the cell was taken. An `interval_ms` or `burst` of 0 counts as 1.
-pub(crate) fn gcra(tat: Option<i64>, spec: RateSpec, now_ms: i64) -> (RateOutcome, Option<i64>) {
-    let interval = i128::from(spec.interval_ms.max(1));
+/// GCRA arithmetic as [`LimitStore::take_rate`] states it, in microseconds: the outcome of
+/// taking one cell at `now_ms` from a bucket whose theoretical arrival time is `tat_us`
+/// (`None` when new), and the bucket's new `tat_us` if the cell was taken. An `interval_us` or
+/// `burst` of 0 counts as 1; the wait is rounded up to whole milliseconds.
+pub(crate) fn gcra(tat_us: Option<i64>, spec: RateSpec, now_ms: i64) -> (RateOutcome, Option<i64>) {
+    let interval = i128::from(spec.interval_us.max(1));
     let limit = interval * i128::from(spec.burst.max(1));
-    let now = i128::from(now_ms);
-    let new_tat = tat.map_or(now, |t| i128::from(t).max(now)) + interval;
+    let now = i128::from(now_ms) * 1000;
+    let new_tat = tat_us.map_or(now, |t| i128::from(t).max(now)) + interval;
     let ahead = new_tat - now;
     if ahead <= limit {
         let remaining = u32::try_from((limit - ahead) / interval).unwrap_or(u32::MAX);
         let tat = i64::try_from(new_tat).unwrap_or(i64::MAX);
         (RateOutcome::Allowed { remaining }, Some(tat))
     } else {
-        let retry_after_ms = u64::try_from(ahead - limit).unwrap_or(u64::MAX);
+        let wait_us = ahead - limit;
+        let retry_after_ms = u64::try_from((wait_us + 999) / 1000).unwrap_or(u64::MAX);
         (RateOutcome::Limited { retry_after_ms }, None)
     }
 }
@@ -192,7 +198,8 @@ impl RateTable {
     /// Forget buckets whose `tat` has passed once the table has grown enough.
     fn sweep(&mut self, now_ms: i64) {
         if self.tats.len() > self.sweep_above.max(MIN_SWEEP) {
-            self.tats.retain(|_, tat| *tat > now_ms);
+            let now_us = now_ms.saturating_mul(1000);
+            self.tats.retain(|_, tat| *tat > now_us);
             self.sweep_above = self.tats.len() * 2;
         }
     }
@@ -204,8 +211,9 @@ mod tests {
 
     use super::*;
 
-    /// A token bucket counted in milliseconds of credit: full at `burst * interval`, refilled
-    /// one millisecond per millisecond, and a cell costs `interval`.
+    /// A token bucket counted in microseconds of credit: full at `burst * interval`, refilled
+    /// one microsecond per microsecond (time advancing in whole milliseconds), and a cell
+    /// costs `interval`.
     struct Model {
         credit: i128,
         last: i64,
@@ -213,9 +221,9 @@ mod tests {
 
     impl Model {
         fn take(&mut self, spec: RateSpec, now: i64) -> bool {
-            let interval = i128::from(spec.interval_ms.max(1));
+            let interval = i128::from(spec.interval_us.max(1));
             let full = interval * i128::from(spec.burst.max(1));
-            self.credit = (self.credit + i128::from(now - self.last)).min(full);
+            self.credit = (self.credit + i128::from(now - self.last) * 1000).min(full);
             self.last = now;
             if self.credit >= interval {
                 self.credit -= interval;
@@ -232,13 +240,13 @@ mod tests {
         /// Over any arrival sequence, GCRA allows exactly the calls the token bucket allows.
         #[test]
         fn gcra_allows_what_a_token_bucket_allows(
-            interval_ms in 1u64..500,
+            interval_us in 1u64..500_000,
             burst in 1u32..20,
             gaps in prop::collection::vec(0i64..400, 1..200),
         ) {
-            let spec = RateSpec { interval_ms, burst };
+            let spec = RateSpec { interval_us, burst };
             let start = 1_000_000;
-            let mut model = Model { credit: i128::from(interval_ms) * i128::from(burst), last: start };
+            let mut model = Model { credit: i128::from(interval_us) * i128::from(burst), last: start };
             let rates = LocalRates::default();
             let mut now = start;
             let (mut allowed, mut by_model) = (0, 0);
@@ -262,7 +270,7 @@ mod tests {
             let takes: Vec<RateTake> = bursts
                 .iter()
                 .enumerate()
-                .map(|(i, b)| RateTake { key: format!("k{i}"), spec: RateSpec { interval_ms: 1_000, burst: *b } })
+                .map(|(i, b)| RateTake { key: format!("k{i}"), spec: RateSpec { interval_us: 1_000_000, burst: *b } })
                 .collect();
             let rates = LocalRates::default();
             let smallest = *bursts.iter().min().unwrap() as usize;

@@ -54,8 +54,8 @@ pub struct RateRule {
     matcher: GlobMatcher,
     /// As written, e.g. `20/s`.
     pub rate: String,
-    /// One cell every `interval_ms` on average.
-    pub interval_ms: u64,
+    /// One cell every `interval_us` microseconds on average.
+    pub interval_us: u64,
     /// Cells that may be taken at once.
     pub burst: u32,
 }
@@ -80,17 +80,18 @@ impl RateRule {
 /// Most cells a burst may hold.
 const MAX_BURST: u64 = 1_000_000;
 
-/// `N/s`, `N/m` or `N/h` with N ≥ 1: the count and the period in ms.
+/// `N/s`, `N/m` or `N/h` with N ≥ 1: the count and the period in µs. Buckets count in whole
+/// microseconds, so a rate may allow at most one call per microsecond.
 fn parse_rate(s: &str) -> Option<(u64, u64)> {
     let (count, unit) = s.split_once('/')?;
     let count: u64 = count.trim().parse().ok().filter(|n| *n >= 1)?;
-    let period_ms = match unit.trim() {
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
+    let period_us: u64 = match unit.trim() {
+        "s" => 1_000_000,
+        "m" => 60_000_000,
+        "h" => 3_600_000_000,
         _ => return None,
     };
-    Some((count, period_ms))
+    (count <= period_us).then_some((count, period_us))
 }
 
 /// The rules, or each problem with its field (`limits.rate[i].<field>`).
@@ -126,7 +127,7 @@ pub(super) fn rate_rules(raw: &[RawRate], errors: &mut Vec<(String, String)>) ->
             errors.push((
                 field("rate"),
                 format!(
-                    "'{}' is not a rate; write a whole number of calls per s, m or h, e.g. \"20/s\"",
+                    "'{}' is not a rate; write a whole number of calls per s, m or h, at most one a microsecond, e.g. \"20/s\"",
                     r.rate
                 ),
             ));
@@ -146,7 +147,7 @@ pub(super) fn rate_rules(raw: &[RawRate], errors: &mut Vec<(String, String)>) ->
         if errors.len() > errors_before {
             continue;
         }
-        if let (Some(scope), Some(matcher), Some((count, period_ms)), Some(burst)) =
+        if let (Some(scope), Some(matcher), Some((count, period_us)), Some(burst)) =
             (scope, matcher, rate, burst)
         {
             out.push(RateRule {
@@ -154,7 +155,8 @@ pub(super) fn rate_rules(raw: &[RawRate], errors: &mut Vec<(String, String)>) ->
                 pattern,
                 matcher,
                 rate: r.rate.trim().to_string(),
-                interval_ms: (period_ms / count).max(1),
+                // Rounded up: a rate that does not divide evenly is kept, never exceeded.
+                interval_us: period_us.div_ceil(count),
                 burst,
             });
         }
@@ -183,20 +185,22 @@ mod tests {
                 raw("tenant", None, "20/s", None),
                 raw("tenant_tool", Some("files.*"), "3/m", Some(1)),
                 raw("agent", Some("acme/*"), "7200/h", Some(10)),
+                raw("tool", None, "7/s", None),
             ],
             &mut errors,
         );
         assert!(errors.is_empty(), "{errors:?}");
         let got: Vec<(RateScope, u64, u32)> = rules
             .iter()
-            .map(|r| (r.scope, r.interval_ms, r.burst))
+            .map(|r| (r.scope, r.interval_us, r.burst))
             .collect();
         assert_eq!(
             got,
             [
-                (RateScope::Tenant, 50, 20),
-                (RateScope::TenantTool, 20_000, 1),
-                (RateScope::Agent, 500, 10)
+                (RateScope::Tenant, 50_000, 20),
+                (RateScope::TenantTool, 20_000_000, 1),
+                (RateScope::Agent, 500_000, 10),
+                (RateScope::Tool, 142_858, 7)
             ]
         );
         assert!(rules[0].matches("anyone"));
@@ -214,6 +218,7 @@ mod tests {
                 raw("tool", Some("a.["), "0/s", None),
                 raw("tool", Some(""), "5/d", Some(0)),
                 raw("tool", None, "many", Some(2_000_000)),
+                raw("tool", None, "1000001/s", None),
             ],
             &mut errors,
         );
@@ -230,6 +235,7 @@ mod tests {
                 "limits.rate[2].burst",
                 "limits.rate[3].rate",
                 "limits.rate[3].burst",
+                "limits.rate[4].rate",
             ]
         );
     }

@@ -198,8 +198,8 @@ fn rate_limits_load_and_name_their_fields() {
         load("[[limits.rate]]\nscope = \"agent\"\nmatch = \"acme/*\"\nrate = \"2/s\"\n").unwrap();
     assert_eq!(c.rate_limits.len(), 1);
     assert_eq!(
-        (c.rate_limits[0].interval_ms, c.rate_limits[0].burst),
-        (500, 2)
+        (c.rate_limits[0].interval_us, c.rate_limits[0].burst),
+        (500_000, 2)
     );
     assert_eq!(
         fields("[[limits.rate]]\nscope = \"tool\"\nrate = \"1/s\"\nburts = 3\n"),

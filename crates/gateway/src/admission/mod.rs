@@ -72,7 +72,7 @@ pub fn presented_key_id(headers: &HeaderMap) -> Option<String> {
 
 async fn record_refusal(st: &AppState, headers: &HeaderMap, peer: &Peer<'_>, f: &Failure) {
     let spec = RateSpec {
-        interval_ms: 1000 / REFUSALS_PER_SECOND,
+        interval_us: 1_000_000 / REFUSALS_PER_SECOND,
         burst: REFUSAL_BURST,
     };
     let now = st.clock.now_ms();

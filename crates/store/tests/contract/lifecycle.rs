@@ -68,7 +68,7 @@ pub async fn after_close_every_call_is_closed<B: Backend>(s: Arc<B>) {
     closed("release", s.release("r").await);
     closed("purge_expired", s.purge_expired(1).await);
     let spec = RateSpec {
-        interval_ms: 100,
+        interval_us: 100_000,
         burst: 1,
     };
     closed("take_rate", s.take_rate("l", spec, 1).await);

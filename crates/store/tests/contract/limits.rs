@@ -8,7 +8,7 @@ use portcullis_store::{Backend, QuotaOutcome, RateOutcome, RateSpec, RateTake, R
 use super::concurrently;
 
 const SPEC: RateSpec = RateSpec {
-    interval_ms: 100,
+    interval_us: 100_000,
     burst: 3,
 };
 
@@ -57,7 +57,7 @@ pub async fn gcra_refills_one_cell_per_interval<B: Backend>(s: Arc<B>) {
         allowed(2)
     );
     let one = RateSpec {
-        interval_ms: 1000,
+        interval_us: 1000_000,
         burst: 1,
     };
     assert_eq!(s.take_rate("slow", one, t).await.unwrap(), allowed(0));
@@ -77,7 +77,7 @@ pub async fn rate_buckets_are_independent<B: Backend>(s: Arc<B>) {
 pub async fn several_buckets_are_taken_all_or_none<B: Backend>(s: Arc<B>) {
     let t = 1_000_000;
     let one = RateSpec {
-        interval_ms: 100,
+        interval_us: 100_000,
         burst: 1,
     };
     let takes = [

@@ -67,7 +67,7 @@ impl Stage for RateLimit {
             takes.push(RateTake {
                 key: format!("rate|{}|{bucket}", rule.label()),
                 spec: RateSpec {
-                    interval_ms: rule.interval_ms,
+                    interval_us: rule.interval_us,
                     burst: rule.burst,
                 },
             });
