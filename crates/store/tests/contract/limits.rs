@@ -57,7 +57,7 @@ pub async fn gcra_refills_one_cell_per_interval<B: Backend>(s: Arc<B>) {
         allowed(2)
     );
     let one = RateSpec {
-        interval_us: 1000_000,
+        interval_us: 1_000_000,
         burst: 1,
     };
     assert_eq!(s.take_rate("slow", one, t).await.unwrap(), allowed(0));
