@@ -51,6 +51,10 @@ pub struct Args {
     /// Gateway policy mode (`read-only` or `enforce`); the load calls a read tool either way.
     #[arg(long, default_value = "read-only")]
     mode: String,
+    /// A TOML file appended to the gateway's config (e.g. `[[limits.rate]]` tables), to
+    /// measure what a feature costs against a run without it.
+    #[arg(long)]
+    extra_config: Option<std::path::PathBuf>,
     /// Hard cap on the whole run, in seconds; past it the run fails and stops its children.
     #[arg(long, default_value_t = 900)]
     max_total: u64,
@@ -201,7 +205,19 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         .split_whitespace()
         .map(str::to_string)
         .collect();
-    let mut gw = procs::Gateway::start(&bin, dir.path(), &args.mode, &demo.url, &wrapper)?;
+    let extra = match &args.extra_config {
+        Some(p) => std::fs::read_to_string(p)
+            .with_context(|| format!("reading --extra-config {}", p.display()))?,
+        None => String::new(),
+    };
+    let mut gw = procs::Gateway::start(
+        &bin,
+        dir.path(),
+        &args.mode,
+        &extra,
+        &demo.url,
+        &wrapper,
+    )?;
     let ops = mcp::http_client()?;
     mcp::wait_ready(&ops, &gw.base).await?;
     let idle = procs::memory(gw.proc.pid())?;

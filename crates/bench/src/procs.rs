@@ -161,7 +161,7 @@ pub const DIRECT_TOOL: &str = "echo";
 /// SQLite ledger (durable decision record before forwarding) in the data dir. Every client and
 /// every kept session of the harness is a connection from 127.0.0.1, so the per-client
 /// connection cap is lifted to the harness's own maximum.
-fn gateway_config(mode: &str, upstream_url: &str) -> String {
+fn gateway_config(mode: &str, extra: &str, upstream_url: &str) -> String {
     format!(
         r#"[server]
 shutdown_grace = "2s"
@@ -180,6 +180,8 @@ name = "demo"
 transport = "http"
 url = "{upstream_url}"
 timeout = "10s"
+
+{extra}
 "#
     )
 }
@@ -195,16 +197,18 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// `wrapper` (e.g. a profiler command) runs the gateway when not empty.
+    /// `wrapper` (e.g. a profiler command) runs the gateway when not empty; `extra` is
+    /// appended to its config.
     pub fn start(
         bin: &Path,
         dir: &Path,
         mode: &str,
+        extra: &str,
         upstream_url: &str,
         wrapper: &[String],
     ) -> anyhow::Result<Self> {
         let config = dir.join("portcullis.toml");
-        std::fs::write(&config, gateway_config(mode, upstream_url))?;
+        std::fs::write(&config, gateway_config(mode, extra, upstream_url))?;
         let data = dir.join("data");
         let key = create_key(bin, &config, &data)?;
         let log = dir.join("gateway.log");
