@@ -210,14 +210,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             .with_context(|| format!("reading --extra-config {}", p.display()))?,
         None => String::new(),
     };
-    let mut gw = procs::Gateway::start(
-        &bin,
-        dir.path(),
-        &args.mode,
-        &extra,
-        &demo.url,
-        &wrapper,
-    )?;
+    let mut gw = procs::Gateway::start(&bin, dir.path(), &args.mode, &extra, &demo.url, &wrapper)?;
     let ops = mcp::http_client()?;
     mcp::wait_ready(&ops, &gw.base).await?;
     let idle = procs::memory(gw.proc.pid())?;

@@ -301,6 +301,7 @@ async fn catalog_hash_of_the_demo_server() -> String {
             args: vec!["demo-server".into(), "--test-tools".into()],
             env: Vec::new(),
             cwd: None,
+            strict_attribution: false,
         },
         call_timeout: std::time::Duration::from_secs(5),
         max_response_bytes: 1 << 20,

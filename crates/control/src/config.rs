@@ -144,6 +144,9 @@ pub enum Transport {
         args: Vec<String>,
         env: Vec<(String, EnvValue)>,
         cwd: Option<PathBuf>,
+        /// Relay a server-to-client request or log message that names no call only when it
+        /// carries the progress token issued for a call (never by timing).
+        strict_attribution: bool,
     },
     Http {
         url: String,

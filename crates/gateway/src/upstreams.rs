@@ -133,6 +133,7 @@ pub fn spec(
             args,
             env: vars,
             cwd,
+            strict_attribution,
         } => {
             let command =
                 resolve_command(command, base_dir, self_exe, env).map_err(|m| at("command", m))?;
@@ -152,6 +153,7 @@ pub fn spec(
                 args: args.clone(),
                 env: resolved,
                 cwd: cwd.clone(),
+                strict_attribution: *strict_attribution,
             }
         }
         Transport::Http { url, headers } => {

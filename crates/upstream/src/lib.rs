@@ -49,6 +49,9 @@ pub enum TransportSpec {
         /// The only environment variables the child gets.
         env: Vec<(String, String)>,
         cwd: Option<PathBuf>,
+        /// A request or log message that names no call reaches a caller only with the
+        /// progress token issued for its call; never by timing.
+        strict_attribution: bool,
     },
     Http {
         url: String,

@@ -34,6 +34,9 @@ pub(crate) struct Router<'a> {
     /// The owner of the session the messages come on, when the session is one client's own:
     /// everything on it belongs to that client.
     pub(crate) owner: Option<std::sync::Arc<str>>,
+    /// A message that names no call (neither by its stream nor by a token we issued) is
+    /// never attributed by timing: it is dropped, or refused if it is a request.
+    pub(crate) token_only: bool,
 }
 
 impl Router<'_> {
@@ -71,6 +74,7 @@ impl Router<'_> {
                 Some(id) => Attribution::Call(id),
                 None => Attribution::Late(owner.clone()),
             },
+            (None, None) if self.token_only => Attribution::Nobody,
             (None, None) => self.inflight.attribute(self.late_ok),
         };
         match target {
@@ -123,6 +127,7 @@ impl Router<'_> {
         let call = match (on_call, by_token, &self.owner) {
             (Some(id), _, _) | (None, Some(id), _) => Some(id),
             (None, None, Some(owner)) => self.inflight.latest_of(owner),
+            (None, None, None) if self.token_only => None,
             (None, None, None) => match self.inflight.attribute(false) {
                 Attribution::Call(id) => Some(id),
                 _ => None,
@@ -157,8 +162,13 @@ mod tests {
     use super::*;
     use crate::call::CallOptions;
 
+    /// The next answer written to the upstream; a test fails (never hangs) when none comes.
     async fn answer(rx: &mut mpsc::Receiver<Vec<u8>>) -> Value {
-        serde_json::from_slice(&rx.recv().await.unwrap()).unwrap()
+        let line = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
+            .await
+            .expect("an answer to the upstream within 5 s")
+            .expect("the answer channel is open");
+        serde_json::from_slice(&line).unwrap()
     }
 
     #[tokio::test]
@@ -173,6 +183,7 @@ mod tests {
             answers: AnswerPath::Stdio(atx),
             late_ok: false,
             owner: None,
+            token_only: false,
         };
         let (e1, mut rx1) = mpsc::channel(8);
         let (e2, mut rx2) = mpsc::channel(8);
@@ -278,5 +289,56 @@ mod tests {
             None,
         );
         assert_eq!(answer(&mut arx).await["result"], json!({"roots": []}));
+    }
+
+    #[tokio::test]
+    async fn with_strict_attribution_only_a_token_names_a_call() {
+        let inflight = InFlight::default();
+        let (btx, _brx) = broadcast::channel(4);
+        let (atx, mut arx) = mpsc::channel(8);
+        let r = Router {
+            name: "u",
+            inflight: &inflight,
+            broadcast: &btx,
+            answers: AnswerPath::Stdio(atx),
+            late_ok: false,
+            owner: None,
+            token_only: true,
+        };
+        let (e1, mut rx1) = mpsc::channel(8);
+        let opts = CallOptions {
+            events: Some(e1),
+            owner: Some(std::sync::Arc::from("a")),
+            ..Default::default()
+        };
+        let issued = format!("portcullis-1-{}", "cd".repeat(16));
+        let progress = crate::call::Progress {
+            caller: json!(5),
+            issued: issued.clone(),
+        };
+        let _a = inflight.insert(1, &opts, Some(progress));
+        // One caller in flight: timing alone would attribute these; strictness does not.
+        r.request(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "sampling/createMessage", "params": {}}),
+            None,
+        );
+        assert_eq!(answer(&mut arx).await["error"]["code"], -32603);
+        r.notification(
+            json!({"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info"}}),
+            None,
+        );
+        assert!(
+            rx1.try_recv().is_err(),
+            "an untokened log message is dropped"
+        );
+        r.request(
+            json!({"jsonrpc": "2.0", "id": 2, "method": "elicitation/create", "params": {"_meta": {"progressToken": issued}}}),
+            None,
+        );
+        match rx1.recv().await.unwrap() {
+            CallEvent::Request(req) => req.respond(Ok(json!({"action": "decline"}))),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(answer(&mut arx).await["id"], 2);
     }
 }

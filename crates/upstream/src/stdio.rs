@@ -132,6 +132,7 @@ pub(crate) async fn supervise(inner: Arc<Inner>) {
         args,
         env,
         cwd,
+        ..
     } = inner.spec.transport.clone()
     else {
         return;
@@ -334,6 +335,13 @@ async fn read_loop(
 ) {
     let name = inner.spec.name.as_str();
     let cap = inner.spec.max_response_bytes;
+    let strict = matches!(
+        inner.spec.transport,
+        TransportSpec::Stdio {
+            strict_attribution: true,
+            ..
+        }
+    );
     let router = Router {
         name,
         inflight: &inflight,
@@ -341,6 +349,7 @@ async fn read_loop(
         answers: AnswerPath::Stdio(writer),
         late_ok: false,
         owner: None,
+        token_only: strict,
     };
     let mut lines = FramedRead::new(stdout, LinesCodec::new_with_max_length(cap));
     while let Some(item) = lines.next().await {

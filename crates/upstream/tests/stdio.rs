@@ -28,6 +28,7 @@ fn spec(mode: &str, timeout_ms: u64, cap: usize) -> UpstreamSpec {
             args: vec![script.into(), mode.into()],
             env: vec![("ONLY_THIS".into(), "1".into())],
             cwd: None,
+            strict_attribution: false,
         },
         call_timeout: Duration::from_millis(timeout_ms),
         max_response_bytes: cap,

@@ -118,6 +118,7 @@ pub(super) struct RawUpstream {
     pub timeout: Option<String>,
     pub max_response_bytes: Option<u64>,
     pub protocol_version: Option<String>,
+    pub strict_attribution: Option<bool>,
 }
 
 /// Most values taken out and re-read while collecting type errors.

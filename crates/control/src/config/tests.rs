@@ -193,6 +193,24 @@ fn unknown_fields_and_wrong_types_name_their_field() {
 }
 
 #[test]
+fn strict_attribution_is_a_stdio_setting() {
+    assert_eq!(
+        fields(
+            "[[upstreams]]\nname = \"h\"\ntransport = \"http\"\nurl = \"http://127.0.0.1:1/mcp\"\nstrict_attribution = true\n"
+        ),
+        vec!["upstreams[0].strict_attribution"]
+    );
+    let c = load("[[upstreams]]\nname = \"s\"\ntransport = \"stdio\"\ncommand = \"/bin/true\"\nstrict_attribution = true\n").unwrap();
+    assert!(matches!(
+        c.upstreams[0].transport,
+        crate::Transport::Stdio {
+            strict_attribution: true,
+            ..
+        }
+    ));
+}
+
+#[test]
 fn rate_limits_load_and_name_their_fields() {
     let c =
         load("[[limits.rate]]\nscope = \"agent\"\nmatch = \"acme/*\"\nrate = \"2/s\"\n").unwrap();

@@ -590,9 +590,16 @@ fn validate_upstream(
                 args: u.args,
                 env,
                 cwd: u.cwd.map(|c| resolve_path(base_dir, &c)),
+                strict_attribution: u.strict_attribution.unwrap_or(false),
             }
         }
         "http" => {
+            if u.strict_attribution.is_some() {
+                e.add(
+                    f("strict_attribution"),
+                    "only for transport = \"stdio\" (an HTTP upstream's messages come on their call's own stream)",
+                );
+            }
             if u.command.is_some() || !u.args.is_empty() || !u.env.is_empty() || u.cwd.is_some() {
                 e.add(
                     f("command"),

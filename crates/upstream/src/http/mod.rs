@@ -130,6 +130,7 @@ impl HttpConn {
             answers: AnswerPath::Http(self.clone(), sess.clone()),
             late_ok: sess.owner.is_none(),
             owner: sess.owner.clone(),
+            token_only: false,
         }
     }
 
