@@ -186,3 +186,33 @@ async fn a_call_past_the_rate_limit_is_refused_with_the_wait() {
     .await;
     assert_eq!(denial["facts"]["rate_limit"], "tool demo.echo 2/m burst 2");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_used_up_quota_stays_used_up_across_a_restart_and_shows_in_status() {
+    let quota = "[[limits.quota]]\nscope = \"agent\"\nwindow = \"day\"\ncalls = 2\n";
+    let gw = Gateway::start(&demo_config("enforce", quota));
+    let (_, key) = gw.key("agent", &[]);
+    let sid = initialize(&gw.url, &key).await;
+    for _ in 0..2 {
+        assert!(echo(&gw, &key, &sid).await.error_code().is_none());
+    }
+    let r = echo(&gw, &key, &sid).await;
+    assert_eq!(r.error_code(), Some("quota_exceeded"), "{:?}", r.body);
+    let resets = r.body["error"]["data"]["resetsAtMs"].as_i64().unwrap();
+    assert_eq!(resets % 86_400_000, 0, "the end of a UTC day");
+
+    let gw = gw.kill_and_restart();
+    let sid = initialize(&gw.url, &key).await;
+    let r = echo(&gw, &key, &sid).await;
+    assert_eq!(
+        r.error_code(),
+        Some("quota_exceeded"),
+        "durable: {:?}",
+        r.body
+    );
+    let status = api_status(&gw, &key).await;
+    let q = &status["quotas"][0];
+    assert_eq!(q["quota"], "agent * per day");
+    assert_eq!(q["calls"], json!({"used": 2, "limit": 2}));
+    assert_eq!(q["resetsAtMs"], resets);
+}

@@ -216,15 +216,7 @@ async fn everything_else_is_a_json_404_or_405_and_ops_endpoints_answer() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401, "status needs a key");
-    let s: serde_json::Value = c
-        .get(format!("{}/api/status", gw.base))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let s = api_status(&gw, &key).await;
     assert_eq!(s["mode"], "read-only");
     assert_eq!(s["schemaVersion"], portcullis_store::SCHEMA_VERSION);
     let config_bytes = std::fs::read(&gw.config).unwrap();

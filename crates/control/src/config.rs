@@ -15,7 +15,7 @@ use regex::Regex;
 
 use crate::SecretRef;
 
-pub use limits::{RateRule, RateScope};
+pub use limits::{QuotaRule, QuotaScope, QuotaWindow, RateRule, RateScope, ToolRule};
 pub use validate::{CONFORMANCE_ROLE, parse_listen, resolve_path};
 
 #[derive(Debug, Clone)]
@@ -31,6 +31,10 @@ pub struct Config {
     pub upstreams: Vec<UpstreamConfig>,
     /// `[[limits.rate]]`, in file order.
     pub rate_limits: Vec<RateRule>,
+    /// `[[limits.quota]]`, in file order.
+    pub quotas: Vec<QuotaRule>,
+    /// `[[tools]]`, in file order (the first whose glob names a tool applies).
+    pub tools: Vec<ToolRule>,
     /// Lower-case hex SHA-256 of the config file's bytes.
     pub hash: String,
     /// Directory the config file is in; relative paths in it are relative to here.

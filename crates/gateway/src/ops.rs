@@ -122,9 +122,17 @@ pub async fn authorize_api(
 pub async fn status(State(st): State<Arc<AppState>>, req: Request<Body>) -> Response {
     let cid = new_correlation_id();
     let (parts, _) = req.into_parts();
-    if let Err(f) = authorize_api(&st, &parts, &cid).await {
-        return respond::http_error(&f, &cid);
-    }
+    let principal = match authorize_api(&st, &parts, &cid).await {
+        Ok(p) => p,
+        Err(f) => return respond::http_error(&f, &cid),
+    };
+    let quotas = match crate::pipeline::stages::quota_status(&st, &principal).await {
+        Ok(q) => q,
+        Err(e) => {
+            let f = Failure::new(ErrorCode::InternalError, "the quotas could not be read");
+            return respond::http_error(&f.caused_by(e), &cid);
+        }
+    };
     let head = match st.stores.ledger.head().await {
         Ok(h) => h,
         Err(e) => {
@@ -145,6 +153,7 @@ pub async fn status(State(st): State<Arc<AppState>>, req: Request<Body>) -> Resp
         "configHash": st.config.hash,
         "ledger": { "size": head.size, "head": hex::encode(head.root) },
         "sessions": st.sessions.len(),
+        "quotas": quotas,
         "uptimeSeconds": (st.clock.instant() - st.started).as_secs(),
     });
     respond::json_ok(&body, &cid)

@@ -88,6 +88,17 @@ pub async fn governed(
     method: crate::pipeline::GovernedMethod,
     requested: crate::pipeline::Requested<'_>,
 ) -> Result<(), (portcullis_protocol::ErrorCode, String)> {
+    governed_live(st, principal, method, requested, true).await
+}
+
+/// [`governed`], asking for a real run (`live`) or a dry-run preview.
+pub async fn governed_live(
+    st: &Arc<AppState>,
+    principal: &Principal,
+    method: crate::pipeline::GovernedMethod,
+    requested: crate::pipeline::Requested<'_>,
+    live: bool,
+) -> Result<(), (portcullis_protocol::ErrorCode, String)> {
     use crate::pipeline::{ClientRef, Decided, Facts, Governed};
     let args = json!({});
     let mut req = Governed {
@@ -96,7 +107,7 @@ pub async fn governed(
         method,
         requested,
         arguments: &args,
-        live: true,
+        live,
         now_ms: st.clock.now_ms(),
         started: st.clock.instant(),
         cid: "cid",

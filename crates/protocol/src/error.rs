@@ -52,6 +52,7 @@ pub enum ErrorCode {
     // controls and limits
     Killed,
     RateLimited,
+    QuotaExceeded,
     // audit
     AuditUnavailable,
     InvalidQuery,
@@ -109,6 +110,7 @@ impl ErrorCode {
         ErrorCode::DecisionTimeout,
         ErrorCode::Killed,
         ErrorCode::RateLimited,
+        ErrorCode::QuotaExceeded,
         ErrorCode::AuditUnavailable,
         ErrorCode::InvalidQuery,
         ErrorCode::NoCheckpoint,
@@ -164,6 +166,7 @@ impl ErrorCode {
             DecisionTimeout => "decision_timeout",
             Killed => "killed",
             RateLimited => "rate_limited",
+            QuotaExceeded => "quota_exceeded",
             AuditUnavailable => "audit_unavailable",
             InvalidQuery => "invalid_query",
             NoCheckpoint => "no_checkpoint",
@@ -203,7 +206,7 @@ impl ErrorCode {
             | InvalidMeta
             | RequestStateInvalid => 400,
             RequestCancelled => 409,
-            RateLimited => 429,
+            RateLimited | QuotaExceeded => 429,
             InvalidQuery => 400,
             NoCheckpoint => 404,
             UnknownTool | UnknownPrompt | UnknownResource | ToolNotAllowed | NotAllowed
@@ -239,7 +242,7 @@ impl ErrorCode {
             UpstreamTimeout | UpstreamInvalidResponse | UpstreamUnavailable | UpstreamError => {
                 -32005
             }
-            ShuttingDown | Overloaded | Killed | RateLimited => -32006,
+            ShuttingDown | Overloaded | Killed | RateLimited | QuotaExceeded => -32006,
             ForbiddenHost | ForbiddenOrigin | PayloadTooLarge | NotFound | MethodNotAllowed
             | UnsupportedMediaType | NotAcceptable | RequestTimeout => -32000,
         }
@@ -327,6 +330,9 @@ impl ErrorCode {
             }
             RateLimited => {
                 "Too many calls: retry after error.data.retryAfterMs milliseconds (error.data.limit names the limit)."
+            }
+            QuotaExceeded => {
+                "The quota is used up until error.data.resetsAtMs (error.data.quota names it); ask an operator for more."
             }
             AuditUnavailable => {
                 "The audit record could not be written, so nothing was forwarded; retry later."

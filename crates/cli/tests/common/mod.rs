@@ -711,3 +711,16 @@ pub fn demo_http_config(mode: &str, url: &str) -> String {
         &stdio[..start]
     )
 }
+
+/// `GET /api/status` with `key`, parsed.
+pub async fn api_status(gw: &Gateway, key: &str) -> Value {
+    http()
+        .get(format!("{}/api/status", gw.base))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}

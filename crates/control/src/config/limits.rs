@@ -3,7 +3,7 @@
 
 use globset::{GlobBuilder, GlobMatcher};
 
-use super::raw::RawRate;
+use super::raw::{RawQuota, RawRate, RawTool};
 
 /// What a rate limit counts separately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,6 +164,234 @@ pub(super) fn rate_rules(raw: &[RawRate], errors: &mut Vec<(String, String)>) ->
     out
 }
 
+/// A calendar window of a quota, in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaWindow {
+    Hour,
+    Day,
+    Month,
+}
+
+impl QuotaWindow {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuotaWindow::Hour => "hour",
+            QuotaWindow::Day => "day",
+            QuotaWindow::Month => "month",
+        }
+    }
+
+    /// The start and the end (the next window's start) of the window holding `now_ms`, in
+    /// ms since the epoch.
+    pub fn bounds(self, now_ms: i64) -> (i64, i64) {
+        const HOUR: i64 = 3_600_000;
+        const DAY: i64 = 24 * HOUR;
+        match self {
+            QuotaWindow::Hour => {
+                let start = now_ms.div_euclid(HOUR) * HOUR;
+                (start, start + HOUR)
+            }
+            QuotaWindow::Day => {
+                let start = now_ms.div_euclid(DAY) * DAY;
+                (start, start + DAY)
+            }
+            QuotaWindow::Month => month_bounds(now_ms),
+        }
+    }
+
+    fn parse(s: &str) -> Option<QuotaWindow> {
+        Some(match s {
+            "hour" => QuotaWindow::Hour,
+            "day" => QuotaWindow::Day,
+            "month" => QuotaWindow::Month,
+            _ => return None,
+        })
+    }
+}
+
+/// The calendar month (UTC) holding `now_ms`.
+fn month_bounds(now_ms: i64) -> (i64, i64) {
+    use time::{Date, Month, OffsetDateTime};
+    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(now_ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let first = |year: i32, month: Month| {
+        Date::from_calendar_date(year, month, 1)
+            .map(|d| d.midnight().assume_utc().unix_timestamp() * 1000)
+            .unwrap_or(0)
+    };
+    let (year, month) = (at.year(), at.month());
+    let next_year = if month == Month::December {
+        year + 1
+    } else {
+        year
+    };
+    (first(year, month), first(next_year, month.next()))
+}
+
+/// Who a quota counts separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaScope {
+    Tenant,
+    Agent,
+}
+
+impl QuotaScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuotaScope::Tenant => "tenant",
+            QuotaScope::Agent => "agent",
+        }
+    }
+}
+
+/// One configured quota.
+#[derive(Debug, Clone)]
+pub struct QuotaRule {
+    pub scope: QuotaScope,
+    /// Glob over the tenant (`tenant`) or `tenant/agent` (`agent`).
+    pub pattern: String,
+    matcher: GlobMatcher,
+    pub window: QuotaWindow,
+    /// Most calls per window.
+    pub calls: Option<u64>,
+    /// Most cost units per window (each call costs its tool's `cost`, else 1).
+    pub cost_units: Option<u64>,
+}
+
+impl QuotaRule {
+    pub fn matches(&self, subject: &str) -> bool {
+        self.matcher.is_match(subject)
+    }
+
+    /// `scope match per window`, naming the rule in errors, facts and counter keys.
+    pub fn label(&self) -> String {
+        format!(
+            "{} {} per {}",
+            self.scope.as_str(),
+            self.pattern,
+            self.window.as_str()
+        )
+    }
+}
+
+/// Per-tool settings (`[[tools]]`); the first entry whose glob names a tool applies.
+#[derive(Debug, Clone)]
+pub struct ToolRule {
+    pub pattern: String,
+    matcher: GlobMatcher,
+    /// Cost units one call spends of a cost quota.
+    pub cost: u64,
+}
+
+impl ToolRule {
+    pub fn matches(&self, tool: &str) -> bool {
+        self.matcher.is_match(tool)
+    }
+}
+
+/// Most a quota or a cost may be.
+const MAX_UNITS: u64 = 1_000_000_000_000;
+
+/// A name glob (`*` any characters), or the problem for `field`.
+fn name_glob(
+    pattern: &str,
+    field: String,
+    errors: &mut Vec<(String, String)>,
+) -> Option<GlobMatcher> {
+    if pattern.is_empty() {
+        errors.push((field, "must not be empty".into()));
+        return None;
+    }
+    match GlobBuilder::new(pattern).literal_separator(false).build() {
+        Ok(g) => Some(g.compile_matcher()),
+        Err(e) => {
+            errors.push((field, format!("invalid glob: {}", e.kind())));
+            None
+        }
+    }
+}
+
+/// A whole number in 1..=MAX_UNITS, or the problem for `field`.
+fn units(v: Option<u64>, field: String, errors: &mut Vec<(String, String)>) -> Option<u64> {
+    match v {
+        Some(n) if (1..=MAX_UNITS).contains(&n) => Some(n),
+        Some(n) => {
+            errors.push((field, format!("{n} is out of range: 1 to {MAX_UNITS}")));
+            None
+        }
+        None => None,
+    }
+}
+
+/// The quotas, or each problem with its field (`limits.quota[i].<field>`).
+pub(super) fn quota_rules(raw: &[RawQuota], errors: &mut Vec<(String, String)>) -> Vec<QuotaRule> {
+    let mut out = Vec::new();
+    for (i, q) in raw.iter().enumerate() {
+        let field = |f: &str| format!("limits.quota[{i}].{f}");
+        let before = errors.len();
+        let scope = match q.scope.as_str() {
+            "tenant" => Some(QuotaScope::Tenant),
+            "agent" => Some(QuotaScope::Agent),
+            other => {
+                errors.push((
+                    field("scope"),
+                    format!("'{other}' is not a scope; use tenant or agent"),
+                ));
+                None
+            }
+        };
+        let pattern = q.pattern.clone().unwrap_or_else(|| "*".into());
+        let matcher = name_glob(&pattern, field("match"), errors);
+        let window = QuotaWindow::parse(&q.window);
+        if window.is_none() {
+            errors.push((
+                field("window"),
+                format!("'{}' is not a window; use hour, day or month", q.window),
+            ));
+        }
+        let calls = units(q.calls, field("calls"), errors);
+        let cost_units = units(q.cost_units, field("cost_units"), errors);
+        if q.calls.is_none() && q.cost_units.is_none() {
+            errors.push((field("calls"), "give calls, cost_units or both".into()));
+        }
+        if errors.len() > before {
+            continue;
+        }
+        if let (Some(scope), Some(matcher), Some(window)) = (scope, matcher, window) {
+            out.push(QuotaRule {
+                scope,
+                pattern,
+                matcher,
+                window,
+                calls,
+                cost_units,
+            });
+        }
+    }
+    out
+}
+
+/// The `[[tools]]` entries, or each problem with its field (`tools[i].<field>`).
+pub(super) fn tool_rules(raw: &[RawTool], errors: &mut Vec<(String, String)>) -> Vec<ToolRule> {
+    let mut out = Vec::new();
+    for (i, t) in raw.iter().enumerate() {
+        let before = errors.len();
+        let matcher = name_glob(&t.pattern, format!("tools[{i}].match"), errors);
+        let cost = units(t.cost, format!("tools[{i}].cost"), errors).unwrap_or(1);
+        if errors.len() > before {
+            continue;
+        }
+        if let Some(matcher) = matcher {
+            out.push(ToolRule {
+                pattern: t.pattern.clone(),
+                matcher,
+                cost,
+            });
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,5 +466,93 @@ mod tests {
                 "limits.rate[4].rate",
             ]
         );
+    }
+
+    #[test]
+    fn windows_are_calendar_windows_in_utc() {
+        // 2026-12-02T09:41:05.123Z
+        let now = 1_796_204_465_123;
+        assert_eq!(
+            QuotaWindow::Hour.bounds(now),
+            (1_796_202_000_000, 1_796_205_600_000)
+        );
+        assert_eq!(
+            QuotaWindow::Day.bounds(now),
+            (1_796_169_600_000, 1_796_256_000_000)
+        );
+        // December 2026 to January 2027.
+        assert_eq!(
+            QuotaWindow::Month.bounds(now),
+            (1_796_083_200_000, 1_798_761_600_000)
+        );
+        // February of a leap year has 29 days.
+        let feb_2028 = 1_832_976_000_000; // 2028-02-01T00:00:00Z
+        let (start, end) = QuotaWindow::Month.bounds(feb_2028 + 5);
+        assert_eq!((start, end - start), (feb_2028, 29 * 86_400_000));
+    }
+
+    #[test]
+    fn quotas_and_tool_costs_load_and_name_their_fields() {
+        let mut errors = Vec::new();
+        let quotas = quota_rules(
+            &[RawQuota {
+                scope: "agent".into(),
+                pattern: None,
+                window: "day".into(),
+                calls: Some(100),
+                cost_units: None,
+            }],
+            &mut errors,
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(quotas[0].label(), "agent * per day");
+        let bad = quota_rules(
+            &[
+                RawQuota {
+                    scope: "user".into(),
+                    pattern: Some("[".into()),
+                    window: "week".into(),
+                    calls: Some(0),
+                    cost_units: None,
+                },
+                RawQuota {
+                    scope: "tenant".into(),
+                    pattern: None,
+                    window: "hour".into(),
+                    calls: None,
+                    cost_units: None,
+                },
+            ],
+            &mut errors,
+        );
+        assert!(bad.is_empty());
+        let fields: Vec<&str> = errors.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "limits.quota[0].scope",
+                "limits.quota[0].match",
+                "limits.quota[0].window",
+                "limits.quota[0].calls",
+                "limits.quota[1].calls"
+            ]
+        );
+        let mut errors = Vec::new();
+        let tools = tool_rules(
+            &[
+                RawTool {
+                    pattern: "files.*".into(),
+                    cost: Some(5),
+                },
+                RawTool {
+                    pattern: "x".into(),
+                    cost: Some(0),
+                },
+            ],
+            &mut errors,
+        );
+        assert_eq!(tools.len(), 1);
+        assert!(tools[0].matches("files.read") && tools[0].cost == 5);
+        assert_eq!(errors[0].0, "tools[1].cost");
     }
 }

@@ -17,12 +17,32 @@ pub(super) struct RawConfig {
     pub audit: RawAudit,
     pub upstreams: Vec<RawUpstream>,
     pub limits: RawLimits,
+    pub tools: Vec<RawTool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(super) struct RawLimits {
     pub rate: Vec<RawRate>,
+    pub quota: Vec<RawQuota>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct RawQuota {
+    pub scope: String,
+    #[serde(rename = "match")]
+    pub pattern: Option<String>,
+    pub window: String,
+    pub calls: Option<u64>,
+    pub cost_units: Option<u64>,
+}
+
+/// `[[tools]]`: settings for the tools a glob names.
+#[derive(Debug, Deserialize)]
+pub(super) struct RawTool {
+    #[serde(rename = "match")]
+    pub pattern: String,
+    pub cost: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

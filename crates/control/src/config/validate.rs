@@ -484,6 +484,8 @@ pub(super) fn validate(
 
     let mut limit_errors = Vec::new();
     let rate_limits = super::limits::rate_rules(&raw.limits.rate, &mut limit_errors);
+    let quotas = super::limits::quota_rules(&raw.limits.quota, &mut limit_errors);
+    let tools = super::limits::tool_rules(&raw.tools, &mut limit_errors);
     for (field, message) in limit_errors {
         e.add(field, message);
     }
@@ -500,6 +502,8 @@ pub(super) fn validate(
         audit,
         upstreams,
         rate_limits,
+        quotas,
+        tools,
         hash: hex::encode(Sha256::digest(bytes)),
         base_dir: base_dir.to_path_buf(),
     })

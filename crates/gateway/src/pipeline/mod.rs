@@ -14,7 +14,7 @@ pub mod stages;
 
 pub use permit::{Detached, Permit};
 pub use record::RecordCtx;
-pub use request::{ClientRef, Facts, Governed, GovernedMethod, Requested, Resolved};
+pub use request::{ClientRef, Facts, Governed, GovernedMethod, QuotaSpent, Requested, Resolved};
 pub use runner::{DEFAULT_BUDGET, Decided, Pipeline, Settlement, Stage, Step, run};
 
 #[cfg(test)]

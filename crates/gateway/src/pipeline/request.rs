@@ -122,6 +122,16 @@ pub struct Facts {
     /// Named facts a stage adds to the decision record (rule ids, labels, a limit's bucket,
     /// an approval id, ...): the record's `facts`, beside the caller's auth method.
     pub ledger: std::collections::BTreeMap<String, String>,
+    /// Quota counters this request added to, to give back if it is not forwarded after all.
+    pub quota_spent: Vec<QuotaSpent>,
+}
+
+/// An amount added to one quota counter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaSpent {
+    pub key: String,
+    pub window_start_ms: i64,
+    pub amount: u64,
 }
 
 /// One governed request.

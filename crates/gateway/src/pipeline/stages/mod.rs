@@ -7,6 +7,7 @@
 mod dry_run;
 mod kill_switch;
 mod policy;
+mod quota;
 mod rate_limit;
 mod resolve;
 
@@ -15,6 +16,7 @@ use std::sync::Arc;
 pub use dry_run::{DryRun, PREVIEW_META};
 pub use kill_switch::KillSwitch;
 pub use policy::{Authorize, permits};
+pub use quota::{Quota, quota_status};
 pub use rate_limit::RateLimit;
 pub use resolve::Resolve;
 
@@ -28,6 +30,7 @@ pub fn standard() -> Vec<Arc<dyn Stage>> {
         Arc::new(Authorize),
         Arc::new(RateLimit),
         Arc::new(DryRun),
+        Arc::new(Quota),
     ]
 }
 
@@ -40,7 +43,14 @@ mod tests {
         let names: Vec<&str> = standard().iter().map(|s| s.name()).collect();
         assert_eq!(
             names,
-            ["resolve", "kill_switch", "policy", "rate_limit", "dry_run"]
+            [
+                "resolve",
+                "kill_switch",
+                "policy",
+                "rate_limit",
+                "dry_run",
+                "quota"
+            ]
         );
     }
 
