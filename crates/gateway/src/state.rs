@@ -45,6 +45,8 @@ pub struct AppState {
     pub catalog: RwLock<Arc<Catalog>>,
     /// The kill switches engaged, as last read from the control store.
     pub controls: Controls,
+    /// The concurrency slots of capped tools.
+    pub tool_slots: crate::pipeline::stages::ToolSlots,
     /// Each upstream's last listing, from which the catalog is rebuilt.
     listings: Mutex<BTreeMap<String, Listing>>,
     /// Why the last catalog rebuild was refused, if it was (the previous catalog stays).
@@ -101,6 +103,7 @@ impl AppState {
             upstreams,
             catalog: RwLock::new(Arc::new(Catalog::default())),
             controls: Controls::new(),
+            tool_slots: Default::default(),
             listings: Mutex::new(BTreeMap::new()),
             catalog_error: Mutex::new(None),
             sessions,

@@ -99,7 +99,23 @@ pub async fn governed_live(
     requested: crate::pipeline::Requested<'_>,
     live: bool,
 ) -> Result<(), (portcullis_protocol::ErrorCode, String)> {
-    use crate::pipeline::{ClientRef, Decided, Facts, Governed};
+    use crate::pipeline::Decided;
+    match decide(st, principal, method, requested, live).await {
+        Decided::Allowed(_) | Decided::Answered(Ok(_)) => Ok(()),
+        Decided::Answered(Err(f)) => Err((f.code, f.reason)),
+    }
+}
+
+/// Run one governed request of `principal` through the pipeline and return the runner's
+/// decision (a permit, when allowed, holds what the call holds until it is dropped).
+pub async fn decide(
+    st: &Arc<AppState>,
+    principal: &Principal,
+    method: crate::pipeline::GovernedMethod,
+    requested: crate::pipeline::Requested<'_>,
+    live: bool,
+) -> crate::pipeline::Decided {
+    use crate::pipeline::{ClientRef, Facts, Governed};
     let args = json!({});
     let mut req = Governed {
         principal,
@@ -114,10 +130,7 @@ pub async fn governed_live(
         facts: Facts::default(),
     };
     let mut log = crate::endpoint::RequestLog::default();
-    match crate::pipeline::run(st, &mut req, &mut log).await {
-        Decided::Allowed(_) | Decided::Answered(Ok(_)) => Ok(()),
-        Decided::Answered(Err(f)) => Err((f.code, f.reason)),
-    }
+    crate::pipeline::run(st, &mut req, &mut log).await
 }
 
 /// [`principal`] of role `role` in tenant `tenant`.

@@ -274,13 +274,18 @@ impl QuotaRule {
     }
 }
 
-/// Per-tool settings (`[[tools]]`); the first entry whose glob names a tool applies.
+/// Per-tool settings (`[[tools]]`): each setting comes from the first entry that names the
+/// tool and sets it.
 #[derive(Debug, Clone)]
 pub struct ToolRule {
     pub pattern: String,
     matcher: GlobMatcher,
-    /// Cost units one call spends of a cost quota.
-    pub cost: u64,
+    /// Cost units one call spends of a cost quota, if this entry sets it.
+    pub cost: Option<u64>,
+    /// Most calls of each tool it names in flight at once, if this entry sets it.
+    pub max_concurrency: Option<u32>,
+    /// How long a call waits for a free slot before it is refused (`overloaded`).
+    pub max_wait: std::time::Duration,
 }
 
 impl ToolRule {
@@ -288,6 +293,12 @@ impl ToolRule {
         self.matcher.is_match(tool)
     }
 }
+
+/// Most calls of one tool that may be allowed in flight at once.
+const MAX_CONCURRENCY: u64 = 100_000;
+/// How long a call waits for a slot unless `max_wait` says otherwise, and the most it may say.
+const DEFAULT_MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Most a quota or a cost may be.
 const MAX_UNITS: u64 = 1_000_000_000_000;
@@ -377,7 +388,36 @@ pub(super) fn tool_rules(raw: &[RawTool], errors: &mut Vec<(String, String)>) ->
     for (i, t) in raw.iter().enumerate() {
         let before = errors.len();
         let matcher = name_glob(&t.pattern, format!("tools[{i}].match"), errors);
-        let cost = units(t.cost, format!("tools[{i}].cost"), errors).unwrap_or(1);
+        let cost = units(t.cost, format!("tools[{i}].cost"), errors);
+        let max_concurrency = match t.max_concurrency {
+            Some(n) if (1..=MAX_CONCURRENCY).contains(&n) => Some(n as u32),
+            Some(n) => {
+                errors.push((
+                    format!("tools[{i}].max_concurrency"),
+                    format!("{n} is out of range: 1 to {MAX_CONCURRENCY}"),
+                ));
+                None
+            }
+            None => None,
+        };
+        let max_wait = match t.max_wait.as_deref().map(humantime::parse_duration) {
+            None => DEFAULT_MAX_WAIT,
+            Some(Ok(d)) if d <= MAX_WAIT => d,
+            Some(Ok(_)) => {
+                errors.push((
+                    format!("tools[{i}].max_wait"),
+                    "must be at most 60s".to_string(),
+                ));
+                DEFAULT_MAX_WAIT
+            }
+            Some(Err(e)) => {
+                errors.push((
+                    format!("tools[{i}].max_wait"),
+                    format!("not a duration like \"500ms\": {e}"),
+                ));
+                DEFAULT_MAX_WAIT
+            }
+        };
         if errors.len() > before {
             continue;
         }
@@ -386,6 +426,8 @@ pub(super) fn tool_rules(raw: &[RawTool], errors: &mut Vec<(String, String)>) ->
                 pattern: t.pattern.clone(),
                 matcher,
                 cost,
+                max_concurrency,
+                max_wait,
             });
         }
     }
@@ -543,16 +585,28 @@ mod tests {
                 RawTool {
                     pattern: "files.*".into(),
                     cost: Some(5),
+                    max_concurrency: None,
+                    max_wait: None,
                 },
                 RawTool {
                     pattern: "x".into(),
                     cost: Some(0),
+                    max_concurrency: Some(0),
+                    max_wait: Some("2m".into()),
                 },
             ],
             &mut errors,
         );
         assert_eq!(tools.len(), 1);
-        assert!(tools[0].matches("files.read") && tools[0].cost == 5);
-        assert_eq!(errors[0].0, "tools[1].cost");
+        assert!(tools[0].matches("files.read") && tools[0].cost == Some(5));
+        let fields: Vec<&str> = errors.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "tools[1].cost",
+                "tools[1].max_concurrency",
+                "tools[1].max_wait"
+            ]
+        );
     }
 }

@@ -43,6 +43,8 @@ pub(super) struct RawTool {
     #[serde(rename = "match")]
     pub pattern: String,
     pub cost: Option<u64>,
+    pub max_concurrency: Option<u64>,
+    pub max_wait: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

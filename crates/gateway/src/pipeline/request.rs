@@ -124,6 +124,8 @@ pub struct Facts {
     pub ledger: std::collections::BTreeMap<String, String>,
     /// Quota counters this request added to, to give back if it is not forwarded after all.
     pub quota_spent: Vec<QuotaSpent>,
+    /// The concurrency slot this call holds until its outcome.
+    pub slot: Option<crate::pipeline::stages::HeldSlot>,
 }
 
 /// An amount added to one quota counter.

@@ -4,6 +4,7 @@
 //! dry-run answer (a preview costs a ledger record too), quotas will run after it. A new stage is one module
 //! here and one line in `standard`, in its place in that order.
 
+mod concurrency;
 mod dry_run;
 mod kill_switch;
 mod policy;
@@ -13,6 +14,7 @@ mod resolve;
 
 use std::sync::Arc;
 
+pub use concurrency::{Concurrency, HeldSlot, ToolSlots};
 pub use dry_run::{DryRun, PREVIEW_META};
 pub use kill_switch::KillSwitch;
 pub use policy::{Authorize, permits};
@@ -31,6 +33,7 @@ pub fn standard() -> Vec<Arc<dyn Stage>> {
         Arc::new(RateLimit),
         Arc::new(DryRun),
         Arc::new(Quota),
+        Arc::new(Concurrency),
     ]
 }
 
@@ -49,7 +52,8 @@ mod tests {
                 "policy",
                 "rate_limit",
                 "dry_run",
-                "quota"
+                "quota",
+                "concurrency"
             ]
         );
     }

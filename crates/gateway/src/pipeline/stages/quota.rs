@@ -39,8 +39,9 @@ pub fn tool_cost(st: &AppState, tool: &str) -> u64 {
     st.config
         .tools
         .iter()
-        .find(|t| t.matches(tool))
-        .map_or(1, |t| t.cost)
+        .filter(|t| t.matches(tool))
+        .find_map(|t| t.cost)
+        .unwrap_or(1)
 }
 
 /// Give back what was added (never below zero).
