@@ -299,3 +299,17 @@ async fn one_oversized_line_restarts_a_stdio_upstream_instead_of_killing_it() {
     );
     assert!(gw.logged("exceeds max_response_bytes; restarting it"));
 }
+
+/// A tool's own `[[tools]] timeout` overrides its upstream's, for that tool only.
+#[tokio::test]
+async fn a_tool_timeout_overrides_the_upstreams() {
+    let tools = "[[tools]]\nmatch = \"demo.slow\"\ntimeout = \"300ms\"\n";
+    let gw = Gateway::start(&demo_config("read-only", tools));
+    let (_, key) = gw.key("admin", &[]);
+    let sid = initialize(&gw.url, &key).await;
+    let r = call(&gw.url, &key, &sid, "demo.slow", json!({"ms": 2000}), None).await;
+    assert_eq!(r.error_code(), Some("upstream_timeout"), "{:?}", r.body);
+    // The upstream's own 3 s still governs its other tools... and this one within its limit.
+    let r = call(&gw.url, &key, &sid, "demo.slow", json!({"ms": 10}), None).await;
+    assert!(r.error_code().is_none(), "{:?}", r.body);
+}

@@ -286,6 +286,8 @@ pub struct ToolRule {
     pub max_concurrency: Option<u32>,
     /// How long a call waits for a free slot before it is refused (`overloaded`).
     pub max_wait: std::time::Duration,
+    /// The call's deadline upstream, instead of the upstream's `timeout`, if this entry sets it.
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl ToolRule {
@@ -299,6 +301,8 @@ const MAX_CONCURRENCY: u64 = 100_000;
 /// How long a call waits for a slot unless `max_wait` says otherwise, and the most it may say.
 const DEFAULT_MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+/// The longest per-tool timeout (as for an upstream's).
+const MAX_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Most a quota or a cost may be.
 const MAX_UNITS: u64 = 1_000_000_000_000;
@@ -418,6 +422,24 @@ pub(super) fn tool_rules(raw: &[RawTool], errors: &mut Vec<(String, String)>) ->
                 DEFAULT_MAX_WAIT
             }
         };
+        let timeout = match t.timeout.as_deref().map(humantime::parse_duration) {
+            None => None,
+            Some(Ok(d)) if !d.is_zero() && d <= MAX_TIMEOUT => Some(d),
+            Some(Ok(_)) => {
+                errors.push((
+                    format!("tools[{i}].timeout"),
+                    "must be more than 0 and at most 1h".to_string(),
+                ));
+                None
+            }
+            Some(Err(e)) => {
+                errors.push((
+                    format!("tools[{i}].timeout"),
+                    format!("not a duration like \"30s\": {e}"),
+                ));
+                None
+            }
+        };
         if errors.len() > before {
             continue;
         }
@@ -428,6 +450,7 @@ pub(super) fn tool_rules(raw: &[RawTool], errors: &mut Vec<(String, String)>) ->
                 cost,
                 max_concurrency,
                 max_wait,
+                timeout,
             });
         }
     }
@@ -587,25 +610,29 @@ mod tests {
                     cost: Some(5),
                     max_concurrency: None,
                     max_wait: None,
+                    timeout: Some("5s".into()),
                 },
                 RawTool {
                     pattern: "x".into(),
                     cost: Some(0),
                     max_concurrency: Some(0),
                     max_wait: Some("2m".into()),
+                    timeout: Some("0s".into()),
                 },
             ],
             &mut errors,
         );
         assert_eq!(tools.len(), 1);
         assert!(tools[0].matches("files.read") && tools[0].cost == Some(5));
+        assert_eq!(tools[0].timeout, Some(std::time::Duration::from_secs(5)));
         let fields: Vec<&str> = errors.iter().map(|(f, _)| f.as_str()).collect();
         assert_eq!(
             fields,
             [
                 "tools[1].cost",
                 "tools[1].max_concurrency",
-                "tools[1].max_wait"
+                "tools[1].max_wait",
+                "tools[1].timeout"
             ]
         );
     }

@@ -45,6 +45,7 @@ pub(super) struct RawTool {
     pub cost: Option<u64>,
     pub max_concurrency: Option<u64>,
     pub max_wait: Option<String>,
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -143,10 +143,21 @@ impl Permit {
         };
         let up = owed.params(params);
         let method = owed.ctx.method;
+        let timeout = match owed.ctx.tool.as_deref() {
+            Some(tool) if method == super::GovernedMethod::ToolsCall => owed
+                .st
+                .config
+                .tools
+                .iter()
+                .filter(|t| t.matches(tool))
+                .find_map(|t| t.timeout),
+            _ => None,
+        };
         Reply::Relay(Relayed {
             upstream,
             method: method.as_str().into(),
             params: Value::Object(up),
+            timeout,
             finish: Box::new(move |answer: Result<Value, UpstreamError>| {
                 async move {
                     let result = answer

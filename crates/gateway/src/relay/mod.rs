@@ -38,6 +38,8 @@ pub struct Relayed {
     pub upstream: Upstream,
     pub method: String,
     pub params: Value,
+    /// Overrides the upstream's timeout (a tool's `[[tools]] timeout`).
+    pub timeout: Option<std::time::Duration>,
     pub finish: Finish,
 }
 
@@ -72,7 +74,7 @@ pub fn start(
             Some(r.params),
             CallOptions {
                 events: Some(tx),
-                timeout: None,
+                timeout: r.timeout,
                 owner: Some(owner),
                 affinity,
             },
