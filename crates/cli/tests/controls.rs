@@ -216,3 +216,66 @@ async fn a_used_up_quota_stays_used_up_across_a_restart_and_shows_in_status() {
     assert_eq!(q["calls"], json!({"used": 2, "limit": 2}));
     assert_eq!(q["resetsAtMs"], resets);
 }
+
+/// Past `server.max_in_flight`, a request is shed at once with 503 and `Retry-After`, while
+/// `/health` answers throughout and the calls in flight finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_slow_calls_is_shed_past_the_in_flight_cap() {
+    let config = demo_config("enforce", "").replace("[server]\n", "[server]\nmax_in_flight = 2\n");
+    let gw = Gateway::start(&config);
+    let (_, key) = gw.key("admin", &[]);
+    let sid = initialize(&gw.url, &key).await;
+    // Two slow calls, each on a session of its own (a session's request ids must be unique),
+    // opened before the cap is reached.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let (url, key) = (gw.url.clone(), key.clone());
+        let sid = initialize(&url, &key).await;
+        held.push(tokio::spawn(async move {
+            call(&url, &key, &sid, "demo.slow", json!({"ms": 2500}), None).await
+        }));
+    }
+    // Both are in flight once both decision records are written (before forwarding).
+    wait_for(
+        "both slow calls to be forwarded",
+        Duration::from_secs(5),
+        || {
+            let recs = ledger_now(&gw.db_path());
+            let slow = recs
+                .iter()
+                .filter(|r| r["kind"] == "decision" && r["tool"] == "demo.slow")
+                .count();
+            (slow == 2).then_some(())
+        },
+    )
+    .await;
+    let shed = echo(&gw, &key, &sid).await;
+    assert_eq!(shed.status, 503, "{:?}", shed.body);
+    assert_eq!(shed.body["code"], "overloaded", "{:?}", shed.body);
+    assert_eq!(shed.headers["retry-after"], "1");
+    let health = http()
+        .get(format!("{}/health", gw.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200, "operations endpoints are not shed");
+    for h in held {
+        let r = h.await.unwrap();
+        assert!(
+            r.error_code().is_none(),
+            "the calls in flight finish: {:?}",
+            r.body
+        );
+    }
+    assert!(
+        echo(&gw, &key, &sid).await.error_code().is_none(),
+        "served again"
+    );
+    let metrics = metrics_text(&gw).await;
+    let shed_total: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("portcullis_requests_shed_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no shed counter in:\n{metrics}"));
+    assert!(shed_total >= 1.0, "{shed_total}");
+}

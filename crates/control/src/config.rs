@@ -67,6 +67,8 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Most connections from one client address.
     pub max_connections_per_client: usize,
+    /// Most MCP requests being handled at once; more are shed with 503 `overloaded`.
+    pub max_in_flight: usize,
     /// A client must send its request head within this.
     pub header_read_timeout: Duration,
     /// ... and its body within this.

@@ -23,6 +23,7 @@ pub mod relay;
 pub mod respond;
 pub mod server;
 pub mod session;
+pub mod shed;
 pub mod state;
 /// In-process fixtures for the crate's tests and benchmarks (memory store, manual clock).
 #[doc(hidden)]

@@ -68,6 +68,7 @@ pub struct Metrics {
     pub refusals_unrecorded: Counter,
     pub log_lines_dropped: Counter,
     pub connections_refused: Counter,
+    pub requests_shed: Counter,
     pub checkpoint_size: Gauge,
     pub checkpoint_failures: Counter,
 }
@@ -98,6 +99,7 @@ impl Metrics {
             refusals_unrecorded: Counter::default(),
             log_lines_dropped: Counter::default(),
             connections_refused: Counter::default(),
+            requests_shed: Counter::default(),
             checkpoint_size: Gauge::default(),
             checkpoint_failures: Counter::default(),
         };
@@ -161,6 +163,11 @@ impl Metrics {
             "refusals_unrecorded",
             "Identity refusals not recorded in the ledger because they came faster than the refusal rate limit",
             m.refusals_unrecorded.clone(),
+        );
+        registry.register(
+            "requests_shed",
+            "MCP requests refused with 503 overloaded because server.max_in_flight were being handled",
+            m.requests_shed.clone(),
         );
         registry.register(
             "connections_refused",

@@ -52,13 +52,15 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
 /// Build the router for a state.
 pub fn router(st: Arc<AppState>) -> Router {
     let base = st.config.server.base_path.clone();
+    let mcp = get(endpoint::get)
+        .post(endpoint::post)
+        .delete(endpoint::delete)
+        .layer(axum::middleware::from_fn_with_state(
+            st.clone(),
+            crate::shed::in_flight,
+        ));
     Router::new()
-        .route(
-            &base,
-            get(endpoint::get)
-                .post(endpoint::post)
-                .delete(endpoint::delete),
-        )
+        .route(&base, mcp)
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/api/status", get(ops::status))

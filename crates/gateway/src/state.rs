@@ -47,6 +47,8 @@ pub struct AppState {
     pub controls: Controls,
     /// The concurrency slots of capped tools.
     pub tool_slots: crate::pipeline::stages::ToolSlots,
+    /// MCP requests being handled now (`server.max_in_flight` bounds it).
+    pub in_flight: std::sync::atomic::AtomicUsize,
     /// Each upstream's last listing, from which the catalog is rebuilt.
     listings: Mutex<BTreeMap<String, Listing>>,
     /// Why the last catalog rebuild was refused, if it was (the previous catalog stays).
@@ -104,6 +106,7 @@ impl AppState {
             catalog: RwLock::new(Arc::new(Catalog::default())),
             controls: Controls::new(),
             tool_slots: Default::default(),
+            in_flight: AtomicUsize::new(0),
             listings: Mutex::new(BTreeMap::new()),
             catalog_error: Mutex::new(None),
             sessions,

@@ -74,6 +74,7 @@ pub(super) struct RawServer {
     pub startup_wait: Option<String>,
     pub max_connections: Option<u64>,
     pub max_connections_per_client: Option<u64>,
+    pub max_in_flight: Option<u64>,
     pub header_read_timeout: Option<String>,
     pub body_read_timeout: Option<String>,
     pub conformance_profile: Option<bool>,

@@ -284,6 +284,12 @@ pub(super) fn validate(
             256,
             1..=1_000_000,
         ),
+        max_in_flight: e.count(
+            "server.max_in_flight",
+            s.max_in_flight,
+            4_096,
+            1..=1_000_000,
+        ),
         header_read_timeout: e.duration(
             "server.header_read_timeout",
             s.header_read_timeout.as_deref(),
