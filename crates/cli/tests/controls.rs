@@ -279,3 +279,36 @@ async fn a_burst_of_slow_calls_is_shed_past_the_in_flight_cap() {
         .unwrap_or_else(|| panic!("no shed counter in:\n{metrics}"));
     assert!(shed_total >= 1.0, "{shed_total}");
 }
+
+/// A per-address rate limit refuses a flood before any credential is looked at: bad keys past
+/// it are 429, not 401, and are not recorded one by one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_address_past_its_rate_is_refused_before_identity() {
+    // initialize is two requests (initialize, notifications/initialized), then a bad key and a
+    // call: four within the burst.
+    let limits = "[[limits.rate]]\nscope = \"client\"\nmatch = \"127.0.0.1\"\nrate = \"4/m\"\n";
+    let gw = Gateway::start(&demo_config("enforce", limits));
+    let (_, key) = gw.key("agent", &[]);
+    let sid = initialize(&gw.url, &key).await;
+    let bad = rpc(&gw.url, "pk_nope_nope", None, "ping", json!({})).await;
+    assert_eq!(
+        bad.status, 401,
+        "within the rate, a bad key is refused by identity"
+    );
+    assert!(echo(&gw, &key, &sid).await.error_code().is_none());
+    let over = rpc(&gw.url, "pk_nope_nope", None, "ping", json!({})).await;
+    assert_eq!(over.status, 429, "{:?}", over.body);
+    assert_eq!(over.body["code"], "rate_limited");
+    let wait: u64 = over.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=15).contains(&wait), "one cell every 15 s: {wait}");
+    assert_eq!(over.body["limit"], "client 127.0.0.1 4/m burst 4");
+    let refusals = ledger_now(&gw.db_path())
+        .iter()
+        .filter(|r| r["code"] == "invalid_credentials")
+        .count();
+    assert_eq!(refusals, 1, "the limited request never reached identity");
+}

@@ -108,11 +108,15 @@ pub fn http_error(f: &Failure, correlation_id: &str) -> Response {
     f.log_cause(correlation_id);
     let status =
         StatusCode::from_u16(f.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut resp = json_response(
-        status,
-        &serde_json::to_value(f.body(correlation_id)).unwrap_or_default(),
-        correlation_id,
-    );
+    let mut body = serde_json::to_value(f.body(correlation_id)).unwrap_or_default();
+    // Extra members (a wait, the limit that refused) beside the contract's four, as in a
+    // JSON-RPC error's `data`.
+    if let (Some(extra), Some(obj)) = (&f.data, body.as_object_mut()) {
+        for (k, v) in extra {
+            obj.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    let mut resp = json_response(status, &body, correlation_id);
     if matches!(
         f.code,
         ErrorCode::MissingCredentials
@@ -122,6 +126,19 @@ pub fn http_error(f: &Failure, correlation_id: &str) -> Response {
     ) {
         resp.headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    // A refusal that says when to retry says it in the standard header too (whole seconds,
+    // rounded up).
+    let wait_ms = f
+        .data
+        .as_ref()
+        .and_then(|d| d.get("retryAfterMs"))
+        .and_then(Value::as_u64);
+    if let Some(ms) = wait_ms {
+        resp.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(ms.div_ceil(1000).max(1)),
+        );
     }
     resp
 }

@@ -16,6 +16,9 @@ pub enum RateScope {
     Tool,
     /// One bucket per tenant and tool.
     TenantTool,
+    /// One bucket per client address, checked before identity (so that a flood of bad
+    /// credentials cannot reach the key store).
+    Client,
 }
 
 impl RateScope {
@@ -25,6 +28,7 @@ impl RateScope {
             RateScope::Agent => "agent",
             RateScope::Tool => "tool",
             RateScope::TenantTool => "tenant_tool",
+            RateScope::Client => "client",
         }
     }
 
@@ -34,6 +38,7 @@ impl RateScope {
             "agent" => RateScope::Agent,
             "tool" => RateScope::Tool,
             "tenant_tool" => RateScope::TenantTool,
+            "client" => RateScope::Client,
             _ => return None,
         })
     }
@@ -105,7 +110,7 @@ pub(super) fn rate_rules(raw: &[RawRate], errors: &mut Vec<(String, String)>) ->
             errors.push((
                 field("scope"),
                 format!(
-                    "'{}' is not a scope; use tenant, agent, tool or tenant_tool",
+                    "'{}' is not a scope; use client, tenant, agent, tool or tenant_tool",
                     r.scope
                 ),
             ));

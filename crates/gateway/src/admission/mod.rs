@@ -46,11 +46,71 @@ pub async fn admit(
     ingress::check_origin(headers, &st.config.server.allowed_origins)?;
     // Read again (once) by tools/call; a repeat is refused here, before any JSON-RPC exchange.
     ingress::single(headers, crate::methods::tools::DRY_RUN_HEADER)?;
+    limit_client(st, peer).await?;
     match st.identity.authenticate(headers, st.clock.now_ms()).await {
         Ok(p) => Ok(p),
         Err(f) => {
             record_refusal(st, headers, peer, &f).await;
             Err(f)
+        }
+    }
+}
+
+/// The `[[limits.rate]] scope = "client"` rules that match the client's address each take a
+/// cell of that address's bucket, all or none; past one, the request is refused with
+/// `rate_limited` (HTTP 429, `Retry-After`) before any credential is looked at.
+async fn limit_client(st: &AppState, peer: &Peer<'_>) -> Result<(), Failure> {
+    use portcullis_control::RateScope;
+    use portcullis_protocol::ErrorCode;
+    use portcullis_store::{RateTake, RatesOutcome};
+    let rules: Vec<_> = st
+        .config
+        .rate_limits
+        .iter()
+        .filter(|r| r.scope == RateScope::Client)
+        .collect();
+    let Some(addr) = peer.client.filter(|_| !rules.is_empty()) else {
+        return Ok(());
+    };
+    let ip = addr.ip().to_string();
+    let applied: Vec<_> = rules.into_iter().filter(|r| r.matches(&ip)).collect();
+    let takes: Vec<RateTake> = applied
+        .iter()
+        .map(|r| RateTake {
+            key: format!("rate|{}|{ip}", r.label()),
+            spec: RateSpec {
+                interval_us: r.interval_us,
+                burst: r.burst,
+            },
+        })
+        .collect();
+    let outcome = st
+        .stores
+        .limits
+        .take_rates(&takes, st.clock.now_ms())
+        .await
+        .map_err(|e| {
+            Failure::new(
+                ErrorCode::InternalError,
+                "the rate limits could not be checked",
+            )
+            .caused_by(e)
+        })?;
+    match outcome {
+        RatesOutcome::Allowed => Ok(()),
+        RatesOutcome::Limited {
+            index,
+            retry_after_ms,
+        } => {
+            let label = applied.get(index).map(|r| r.label()).unwrap_or_default();
+            Err(Failure::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "rate limit '{label}' reached for this address; retry in {retry_after_ms} ms"
+                ),
+            )
+            .with("retryAfterMs", serde_json::json!(retry_after_ms))
+            .with("limit", serde_json::json!(label)))
         }
     }
 }

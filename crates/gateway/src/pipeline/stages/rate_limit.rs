@@ -40,6 +40,8 @@ fn subject(rule: &RateRule, req: &Governed<'_>) -> Option<(String, String)> {
             let bucket = format!("{}/{t}", p.tenant);
             (t, bucket)
         }
+        // Checked at admission, before identity.
+        RateScope::Client => return None,
     };
     Some((matched, bucket))
 }
