@@ -61,57 +61,27 @@ pub async fn admit(
 /// `rate_limited` (HTTP 429, `Retry-After`) before any credential is looked at.
 async fn limit_client(st: &AppState, peer: &Peer<'_>) -> Result<(), Failure> {
     use portcullis_control::RateScope;
-    use portcullis_protocol::ErrorCode;
-    use portcullis_store::{RateTake, RatesOutcome};
-    let rules: Vec<_> = st
-        .config
-        .rate_limits
-        .iter()
-        .filter(|r| r.scope == RateScope::Client)
-        .collect();
-    let Some(addr) = peer.client.filter(|_| !rules.is_empty()) else {
+    let Some(addr) = peer.client else {
         return Ok(());
     };
     let ip = addr.ip().to_string();
-    let applied: Vec<_> = rules.into_iter().filter(|r| r.matches(&ip)).collect();
-    let takes: Vec<RateTake> = applied
+    let applied: Vec<_> = st
+        .config
+        .rate_limits
         .iter()
-        .map(|r| RateTake {
-            key: format!("rate|{}|{ip}", r.label()),
-            spec: RateSpec {
-                interval_us: r.interval_us,
-                burst: r.burst,
-            },
-        })
+        .filter(|r| r.scope == RateScope::Client && r.matches(&ip))
+        .map(|r| (r, ip.clone()))
         .collect();
-    let outcome = st
-        .stores
-        .limits
-        .take_rates(&takes, st.clock.now_ms())
-        .await
-        .map_err(|e| {
-            Failure::new(
-                ErrorCode::InternalError,
-                "the rate limits could not be checked",
-            )
-            .caused_by(e)
-        })?;
-    match outcome {
-        RatesOutcome::Allowed => Ok(()),
-        RatesOutcome::Limited {
-            index,
-            retry_after_ms,
-        } => {
-            let label = applied.get(index).map(|r| r.label()).unwrap_or_default();
-            Err(Failure::new(
-                ErrorCode::RateLimited,
-                format!(
-                    "rate limit '{label}' reached for this address; retry in {retry_after_ms} ms"
-                ),
-            )
-            .with("retryAfterMs", serde_json::json!(retry_after_ms))
-            .with("limit", serde_json::json!(label)))
-        }
+    let taken = crate::pipeline::stages::rate_limit::take(
+        st,
+        &applied,
+        st.clock.now_ms(),
+        " for this address",
+    )
+    .await?;
+    match taken {
+        None => Ok(()),
+        Some((_, refusal)) => Err(refusal),
     }
 }
 

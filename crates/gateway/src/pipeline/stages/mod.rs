@@ -9,7 +9,7 @@ mod dry_run;
 mod kill_switch;
 mod policy;
 mod quota;
-mod rate_limit;
+pub mod rate_limit;
 mod resolve;
 
 use std::sync::Arc;

@@ -58,56 +58,75 @@ impl Stage for RateLimit {
             return Ok(Step::Continue);
         }
         let mut applied = Vec::new();
-        let mut takes = Vec::new();
         for rule in rules {
             let Some((matched, bucket)) = subject(rule, req) else {
                 continue;
             };
-            if !rule.matches(&matched) {
-                continue;
+            if rule.matches(&matched) {
+                applied.push((rule, bucket));
             }
-            takes.push(RateTake {
-                key: format!("rate|{}|{bucket}", rule.label()),
-                spec: RateSpec {
-                    interval_us: rule.interval_us,
-                    burst: rule.burst,
-                },
-            });
-            applied.push(rule);
         }
-        if takes.is_empty() {
-            return Ok(Step::Continue);
-        }
-        let outcome = st
-            .stores
-            .limits
-            .take_rates(&takes, req.now_ms)
-            .await
-            .map_err(|e| {
-                Failure::new(
-                    ErrorCode::InternalError,
-                    "the rate limits could not be checked",
-                )
-                .caused_by(e)
-            })?;
-        let RatesOutcome::Limited {
-            index,
-            retry_after_ms,
-        } = outcome
-        else {
-            return Ok(Step::Continue);
-        };
-        let label = applied.get(index).map(|r| r.label()).unwrap_or_default();
-        req.facts.ledger.insert("rate_limit".into(), label.clone());
-        Ok(Step::Deny(
-            Failure::new(
-                ErrorCode::RateLimited,
-                format!("rate limit '{label}' reached; retry in {retry_after_ms} ms"),
-            )
-            .with("retryAfterMs", json!(retry_after_ms))
-            .with("limit", json!(label)),
-        ))
+        Ok(match take(st, &applied, req.now_ms, "").await? {
+            None => Step::Continue,
+            Some((label, refusal)) => {
+                req.facts.ledger.insert("rate_limit".into(), label);
+                Step::Deny(refusal)
+            }
+        })
     }
+}
+
+/// Take one cell of each rule's bucket, all or none: `None` when taken, else the rule that
+/// refused (its label) and the refusal, with `suffix` after "reached" in its reason.
+pub async fn take(
+    st: &AppState,
+    applied: &[(&RateRule, String)],
+    now_ms: i64,
+    suffix: &str,
+) -> Result<Option<(String, Failure)>, Failure> {
+    if applied.is_empty() {
+        return Ok(None);
+    }
+    let takes: Vec<RateTake> = applied
+        .iter()
+        .map(|(rule, bucket)| RateTake {
+            key: format!("rate|{}|{bucket}", rule.label()),
+            spec: RateSpec {
+                interval_us: rule.interval_us,
+                burst: rule.burst,
+            },
+        })
+        .collect();
+    let outcome = st
+        .stores
+        .limits
+        .take_rates(&takes, now_ms)
+        .await
+        .map_err(|e| {
+            Failure::new(
+                ErrorCode::InternalError,
+                "the rate limits could not be checked",
+            )
+            .caused_by(e)
+        })?;
+    let RatesOutcome::Limited {
+        index,
+        retry_after_ms,
+    } = outcome
+    else {
+        return Ok(None);
+    };
+    let label = applied
+        .get(index)
+        .map(|(r, _)| r.label())
+        .unwrap_or_default();
+    let refusal = Failure::new(
+        ErrorCode::RateLimited,
+        format!("rate limit '{label}' reached{suffix}; retry in {retry_after_ms} ms"),
+    )
+    .with("retryAfterMs", json!(retry_after_ms))
+    .with("limit", json!(label));
+    Ok(Some((label, refusal)))
 }
 
 #[cfg(test)]
