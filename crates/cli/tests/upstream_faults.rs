@@ -313,3 +313,44 @@ async fn a_tool_timeout_overrides_the_upstreams() {
     let r = call(&gw.url, &key, &sid, "demo.slow", json!({"ms": 10}), None).await;
     assert!(r.error_code().is_none(), "{:?}", r.body);
 }
+
+/// A tool whose upstream keeps timing out has its circuit opened, is refused while it is open,
+/// and closes again after a good probe once the cool-down is over; each transition is in the
+/// ledger. (The demo `slow` tool fails on demand: past its `[[tools]] timeout`.)
+#[tokio::test]
+async fn a_failing_tool_opens_its_circuit_and_a_good_probe_closes_it() {
+    let extra = "[[tools]]\nmatch = \"demo.slow\"\ntimeout = \"150ms\"\n\n[breakers]\nmin_calls = 2\nfailure_rate = 1.0\ncool_down = \"1s\"\n";
+    let gw = Gateway::start(&demo_config("read-only", extra));
+    let (_, key) = gw.key("admin", &[]);
+    let sid = initialize(&gw.url, &key).await;
+    let slow = |ms: u64| call(&gw.url, &key, &sid, "demo.slow", json!({"ms": ms}), None);
+    for _ in 0..2 {
+        assert_eq!(slow(1000).await.error_code(), Some("upstream_timeout"));
+    }
+    let r = slow(0).await;
+    assert_eq!(r.error_code(), Some("circuit_open"), "{:?}", r.body);
+    let status = api_status(&gw, &key).await;
+    assert_eq!(status["breakers"][0]["tool"], "demo.slow");
+    assert_eq!(status["breakers"][0]["state"], "open");
+    // Once the cool-down is over, a probe goes through and, answered, closes the circuit.
+    wait_for_async(
+        "the circuit to let a probe through",
+        Duration::from_secs(5),
+        || async { slow(0).await.error_code().is_none().then_some(()) },
+    )
+    .await;
+    assert!(slow(0).await.error_code().is_none(), "closed");
+    let methods: Vec<String> = wait_for("the three transitions", Duration::from_secs(5), || {
+        let m: Vec<String> = ledger_now(&gw.db_path())
+            .iter()
+            .filter(|r| r["kind"] == "control")
+            .map(|r| r["method"].as_str().unwrap_or("").to_string())
+            .collect();
+        (m.len() == 3).then_some(m)
+    })
+    .await;
+    assert_eq!(
+        methods,
+        ["breaker/open", "breaker/half_open", "breaker/closed"]
+    );
+}

@@ -35,6 +35,8 @@ pub struct Config {
     pub quotas: Vec<QuotaRule>,
     /// `[[tools]]`, in file order (the first whose glob names a tool applies).
     pub tools: Vec<ToolRule>,
+    /// `[breakers]`: circuit breakers per tool, when the section is present.
+    pub breakers: Option<BreakerConfig>,
     /// Lower-case hex SHA-256 of the config file's bytes.
     pub hash: String,
     /// Directory the config file is in; relative paths in it are relative to here.
@@ -91,6 +93,21 @@ impl StoreConfig {
     pub fn sqlite_path(&self) -> PathBuf {
         self.data_dir.join(&self.sqlite_file)
     }
+}
+
+/// When a tool's circuit opens, and how it closes again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BreakerConfig {
+    /// The rolling window the failure rate is taken over.
+    pub window: Duration,
+    /// Fewest forwarded calls in the window before the rate can open the circuit.
+    pub min_calls: u32,
+    /// Share of failed calls (0 < rate ≤ 1) that opens the circuit.
+    pub failure_rate: f64,
+    /// How long an open circuit refuses before it lets probes through (half-open).
+    pub cool_down: Duration,
+    /// Calls let through at once while half-open.
+    pub probes: u32,
 }
 
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@ pub mod config;
 pub mod secret;
 
 pub use config::{
-    AuditConfig, Config, ConfigError, Overrides, QuotaRule, QuotaScope, QuotaWindow, RateRule,
-    RateScope, ServerConfig, StoreConfig, ToolRule, Transport, UpstreamConfig,
+    AuditConfig, BreakerConfig, Config, ConfigError, Overrides, QuotaRule, QuotaScope, QuotaWindow,
+    RateRule, RateScope, ServerConfig, StoreConfig, ToolRule, Transport, UpstreamConfig,
 };
 pub use secret::SecretRef;

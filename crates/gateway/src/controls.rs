@@ -178,6 +178,24 @@ pub fn control_record(s: &KillSwitch, now_ms: i64) -> Record {
     facts.insert("scope".to_string(), s.scope.key());
     facts.insert("reason".to_string(), s.reason.clone());
     facts.insert("set_ms".to_string(), s.updated_ms.to_string());
+    let method = if s.engaged {
+        "controls/kill"
+    } else {
+        "controls/revive"
+    };
+    operator_record(method, tenant, &s.actor, None, facts, now_ms)
+}
+
+/// A `control` ledger record: a change an operator (or the gateway itself, as `gateway`) made
+/// to the gateway's controls, with what it concerns in `facts`.
+pub fn operator_record(
+    method: &str,
+    tenant: String,
+    actor: &str,
+    tool: Option<String>,
+    facts: BTreeMap<String, String>,
+    now_ms: i64,
+) -> Record {
     Record {
         version: RECORD_VERSION,
         seq: 0,
@@ -185,15 +203,10 @@ pub fn control_record(s: &KillSwitch, now_ms: i64) -> Record {
         kind: RecordKind::Control,
         correlation_id: uuid::Uuid::new_v4().to_string(),
         tenant,
-        agent: s.actor.clone(),
-        credential_id: s.actor.clone(),
-        method: if s.engaged {
-            "controls/kill"
-        } else {
-            "controls/revive"
-        }
-        .to_string(),
-        tool: None,
+        agent: actor.to_string(),
+        credential_id: actor.to_string(),
+        method: method.to_string(),
+        tool,
         tool_class: None,
         decision: None,
         code: None,

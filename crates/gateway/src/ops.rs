@@ -154,6 +154,7 @@ pub async fn status(State(st): State<Arc<AppState>>, req: Request<Body>) -> Resp
         "ledger": { "size": head.size, "head": hex::encode(head.root) },
         "sessions": st.sessions.len(),
         "quotas": quotas,
+        "breakers": st.circuits.not_closed(),
         "uptimeSeconds": (st.clock.instant() - st.started).as_secs(),
     });
     respond::json_ok(&body, &cid)

@@ -47,6 +47,8 @@ pub struct AppState {
     pub controls: Controls,
     /// The concurrency slots of capped tools.
     pub tool_slots: crate::pipeline::stages::ToolSlots,
+    /// Each tool's circuit breaker.
+    pub circuits: crate::pipeline::stages::Circuits,
     /// MCP requests being handled now (`server.max_in_flight` bounds it).
     pub in_flight: std::sync::atomic::AtomicUsize,
     /// Each upstream's last listing, from which the catalog is rebuilt.
@@ -107,6 +109,7 @@ impl AppState {
             controls: Controls::new(),
             tool_slots: Default::default(),
             in_flight: AtomicUsize::new(0),
+            circuits: Default::default(),
             listings: Mutex::new(BTreeMap::new()),
             catalog_error: Mutex::new(None),
             sessions,

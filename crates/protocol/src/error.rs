@@ -53,6 +53,7 @@ pub enum ErrorCode {
     Killed,
     RateLimited,
     QuotaExceeded,
+    CircuitOpen,
     // audit
     AuditUnavailable,
     InvalidQuery,
@@ -111,6 +112,7 @@ impl ErrorCode {
         ErrorCode::Killed,
         ErrorCode::RateLimited,
         ErrorCode::QuotaExceeded,
+        ErrorCode::CircuitOpen,
         ErrorCode::AuditUnavailable,
         ErrorCode::InvalidQuery,
         ErrorCode::NoCheckpoint,
@@ -167,6 +169,7 @@ impl ErrorCode {
             Killed => "killed",
             RateLimited => "rate_limited",
             QuotaExceeded => "quota_exceeded",
+            CircuitOpen => "circuit_open",
             AuditUnavailable => "audit_unavailable",
             InvalidQuery => "invalid_query",
             NoCheckpoint => "no_checkpoint",
@@ -212,7 +215,7 @@ impl ErrorCode {
             UnknownTool | UnknownPrompt | UnknownResource | ToolNotAllowed | NotAllowed
             | ReadOnlyMode | WriteNotPermitted | DestructiveDenied | PolicyError => 403,
             AuditUnavailable | UpstreamUnavailable | ShuttingDown | Overloaded
-            | DecisionTimeout | Killed => 503,
+            | DecisionTimeout | Killed | CircuitOpen => 503,
             UpstreamTimeout => 504,
             UpstreamInvalidResponse | UpstreamError => 502,
             InternalError => 500,
@@ -239,9 +242,11 @@ impl ErrorCode {
             | PolicyError | DecisionTimeout => -32003,
             AuditUnavailable | NoCheckpoint => -32004,
             InvalidQuery => -32602,
-            UpstreamTimeout | UpstreamInvalidResponse | UpstreamUnavailable | UpstreamError => {
-                -32005
-            }
+            UpstreamTimeout
+            | UpstreamInvalidResponse
+            | UpstreamUnavailable
+            | UpstreamError
+            | CircuitOpen => -32005,
             ShuttingDown | Overloaded | Killed | RateLimited | QuotaExceeded => -32006,
             ForbiddenHost | ForbiddenOrigin | PayloadTooLarge | NotFound | MethodNotAllowed
             | UnsupportedMediaType | NotAcceptable | RequestTimeout => -32000,
@@ -333,6 +338,9 @@ impl ErrorCode {
             }
             QuotaExceeded => {
                 "The quota is used up until error.data.resetsAtMs (error.data.quota names it); ask an operator for more."
+            }
+            CircuitOpen => {
+                "The tool's upstream kept failing, so its calls are paused; retry after error.data.retryAfterMs."
             }
             AuditUnavailable => {
                 "The audit record could not be written, so nothing was forwarded; retry later."

@@ -18,6 +18,18 @@ pub(super) struct RawConfig {
     pub upstreams: Vec<RawUpstream>,
     pub limits: RawLimits,
     pub tools: Vec<RawTool>,
+    pub breakers: Option<RawBreakers>,
+}
+
+/// `[breakers]`: present means every tool has a circuit breaker.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct RawBreakers {
+    pub window: Option<String>,
+    pub min_calls: Option<u64>,
+    pub failure_rate: Option<f64>,
+    pub cool_down: Option<String>,
+    pub probes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

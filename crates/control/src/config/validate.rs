@@ -488,6 +488,33 @@ pub(super) fn validate(
         }
     }
 
+    let breakers = raw.breakers.map(|b| BreakerConfig {
+        window: e.duration(
+            "breakers.window",
+            b.window.as_deref(),
+            Duration::from_secs(60),
+            Duration::from_secs(3600),
+        ),
+        min_calls: e.count("breakers.min_calls", b.min_calls, 10, 1..=1_000_000) as u32,
+        failure_rate: match b.failure_rate {
+            None => 0.5,
+            Some(r) if r > 0.0 && r <= 1.0 => r,
+            Some(r) => {
+                e.add(
+                    "breakers.failure_rate",
+                    format!("{r} is not a share: more than 0, at most 1"),
+                );
+                0.5
+            }
+        },
+        cool_down: e.duration(
+            "breakers.cool_down",
+            b.cool_down.as_deref(),
+            Duration::from_secs(30),
+            Duration::from_secs(3600),
+        ),
+        probes: e.count("breakers.probes", b.probes, 1, 1..=1_000) as u32,
+    });
     let mut limit_errors = Vec::new();
     let rate_limits = super::limits::rate_rules(&raw.limits.rate, &mut limit_errors);
     let quotas = super::limits::quota_rules(&raw.limits.quota, &mut limit_errors);
@@ -510,6 +537,7 @@ pub(super) fn validate(
         rate_limits,
         quotas,
         tools,
+        breakers,
         hash: hex::encode(Sha256::digest(bytes)),
         base_dir: base_dir.to_path_buf(),
     })

@@ -126,6 +126,8 @@ pub struct Facts {
     pub quota_spent: Vec<QuotaSpent>,
     /// The concurrency slot this call holds until its outcome.
     pub slot: Option<crate::pipeline::stages::HeldSlot>,
+    /// The circuit breaker let this call through as a half-open probe.
+    pub breaker_probe: bool,
 }
 
 /// An amount added to one quota counter.

@@ -4,6 +4,7 @@
 //! dry-run answer (a preview costs a ledger record too), quotas will run after it. A new stage is one module
 //! here and one line in `standard`, in its place in that order.
 
+mod breaker;
 mod concurrency;
 mod dry_run;
 mod kill_switch;
@@ -14,6 +15,7 @@ mod resolve;
 
 use std::sync::Arc;
 
+pub use breaker::{Breaker, Circuits};
 pub use concurrency::{Concurrency, HeldSlot, ToolSlots};
 pub use dry_run::{DryRun, PREVIEW_META};
 pub use kill_switch::KillSwitch;
@@ -32,6 +34,7 @@ pub fn standard() -> Vec<Arc<dyn Stage>> {
         Arc::new(Authorize),
         Arc::new(RateLimit),
         Arc::new(DryRun),
+        Arc::new(Breaker),
         Arc::new(Quota),
         Arc::new(Concurrency),
     ]
@@ -52,6 +55,7 @@ mod tests {
                 "policy",
                 "rate_limit",
                 "dry_run",
+                "breaker",
                 "quota",
                 "concurrency"
             ]
