@@ -225,6 +225,26 @@ async fn a_burst_of_slow_calls_is_shed_past_the_in_flight_cap() {
     let gw = Gateway::start(&config);
     let (_, key) = gw.key("admin", &[]);
     let sid = initialize(&gw.url, &key).await;
+    // Open event streams (a session's GET stream lasts as long as its client) hold no slot.
+    let mut streams = Vec::new();
+    for _ in 0..2 {
+        let s = initialize(&gw.url, &key).await;
+        let stream = http()
+            .get(&gw.url)
+            .bearer_auth(&key)
+            .header("mcp-session-id", &s)
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stream.status(), 200);
+        streams.push(stream);
+    }
+    assert!(
+        echo(&gw, &key, &sid).await.error_code().is_none(),
+        "two open streams and the cap at 2: calls are still served"
+    );
+    drop(streams);
     // Two slow calls, each on a session of its own (a session's request ids must be unique),
     // opened before the cap is reached.
     let mut held = Vec::new();

@@ -1,18 +1,19 @@
 //! Load shedding: at most `server.max_in_flight` MCP requests are handled at once. One more is
 //! refused at once, before identity or decoding (the work that costs), with HTTP 503
-//! `overloaded` and `Retry-After: 1`. A request counts from its arrival until its answer is
-//! complete: for an event stream, until the stream ends. `/health`, `/ready` and the other
-//! operations endpoints are not counted and keep answering.
+//! `overloaded` and `Retry-After: 1`. A request counts from its arrival until its answer
+//! starts: a call answered with JSON counts until the upstream has answered, one answered with
+//! an event stream until the stream opens. Streams are not counted while open: a session's GET
+//! stream and a `subscriptions/listen` stream last as long as their client, and counting them
+//! would let idle listeners shed every call. `/health`, `/ready` and the other operations
+//! endpoints are not counted and keep answering.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use futures::StreamExt;
 use portcullis_protocol::ErrorCode;
 
 use crate::respond::{self, Failure};
@@ -46,20 +47,6 @@ pub async fn in_flight(State(st): State<Arc<AppState>>, req: Request, next: Next
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return resp;
     }
-    let counted = Counted(st);
-    let resp = next.run(req).await;
-    let streaming = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-    if !streaming {
-        return resp;
-    }
-    // An event stream is in flight until it ends: the count goes with its body.
-    let (parts, body) = resp.into_parts();
-    let stream = body.into_data_stream().map(move |chunk| {
-        let _held = &counted;
-        chunk
-    });
-    Response::from_parts(parts, Body::from_stream(stream))
+    let _counted = Counted(st);
+    next.run(req).await
 }

@@ -61,6 +61,7 @@ pub struct RateRule {
     pub rate: String,
     /// One cell every `interval_us` microseconds on average.
     pub interval_us: u64,
+    label: String,
     /// Cells that may be taken at once.
     pub burst: u32,
 }
@@ -70,15 +71,10 @@ impl RateRule {
         self.matcher.is_match(subject)
     }
 
-    /// `scope match rate burst`, naming the rule in errors, facts and bucket keys.
-    pub fn label(&self) -> String {
-        format!(
-            "{} {} {} burst {}",
-            self.scope.as_str(),
-            self.pattern,
-            self.rate,
-            self.burst
-        )
+    /// `scope match rate burst`, naming the rule in errors, facts and bucket keys (made once,
+    /// at load: it is part of every bucket key on the request path).
+    pub fn label(&self) -> &str {
+        &self.label
     }
 }
 
@@ -155,14 +151,17 @@ pub(super) fn rate_rules(raw: &[RawRate], errors: &mut Vec<(String, String)>) ->
         if let (Some(scope), Some(matcher), Some((count, period_us)), Some(burst)) =
             (scope, matcher, rate, burst)
         {
+            let rate = r.rate.trim().to_string();
+            let label = format!("{} {pattern} {rate} burst {burst}", scope.as_str());
             out.push(RateRule {
                 scope,
                 pattern,
                 matcher,
-                rate: r.rate.trim().to_string(),
+                rate,
                 // Rounded up: a rate that does not divide evenly is kept, never exceeded.
                 interval_us: period_us.div_ceil(count),
                 burst,
+                label,
             });
         }
     }
@@ -261,6 +260,7 @@ pub struct QuotaRule {
     pub calls: Option<u64>,
     /// Most cost units per window (each call costs its tool's `cost`, else 1).
     pub cost_units: Option<u64>,
+    label: String,
 }
 
 impl QuotaRule {
@@ -268,14 +268,10 @@ impl QuotaRule {
         self.matcher.is_match(subject)
     }
 
-    /// `scope match per window`, naming the rule in errors, facts and counter keys.
-    pub fn label(&self) -> String {
-        format!(
-            "{} {} per {}",
-            self.scope.as_str(),
-            self.pattern,
-            self.window.as_str()
-        )
+    /// `scope match per window`, naming the rule in errors, facts and counter keys (made
+    /// once, at load).
+    pub fn label(&self) -> &str {
+        &self.label
     }
 }
 
@@ -378,6 +374,7 @@ pub(super) fn quota_rules(raw: &[RawQuota], errors: &mut Vec<(String, String)>) 
             continue;
         }
         if let (Some(scope), Some(matcher), Some(window)) = (scope, matcher, window) {
+            let label = format!("{} {pattern} per {}", scope.as_str(), window.as_str());
             out.push(QuotaRule {
                 scope,
                 pattern,
@@ -385,6 +382,7 @@ pub(super) fn quota_rules(raw: &[RawQuota], errors: &mut Vec<(String, String)>) 
                 window,
                 calls,
                 cost_units,
+                label,
             });
         }
     }

@@ -193,6 +193,34 @@ fn unknown_fields_and_wrong_types_name_their_field() {
 }
 
 #[test]
+fn breakers_are_off_without_their_section_and_bad_values_name_their_fields() {
+    assert_eq!(load("").unwrap().breakers, None);
+    let c = load("[breakers]\n").unwrap();
+    let b = c.breakers.expect("on with the section");
+    assert_eq!(
+        (b.window, b.min_calls, b.failure_rate, b.cool_down, b.probes),
+        (Duration::from_secs(60), 10, 0.5, Duration::from_secs(30), 1)
+    );
+    assert_eq!(
+        fields(
+            "[breakers]\nwindow = \"soon\"\nmin_calls = 0\nfailure_rate = 1.5\ncool_down = \"0s\"\nprobes = 0\ntrip = 1\n"
+        ),
+        vec![
+            "breakers.trip",
+            "breakers.window",
+            "breakers.min_calls",
+            "breakers.failure_rate",
+            "breakers.cool_down",
+            "breakers.probes"
+        ]
+    );
+    assert_eq!(
+        fields("[breakers]\nfailure_rate = -0.1\n"),
+        vec!["breakers.failure_rate"]
+    );
+}
+
+#[test]
 fn strict_attribution_is_a_stdio_setting() {
     assert_eq!(
         fields(

@@ -58,6 +58,9 @@ impl Stage for KillSwitch {
                 "the kill switches could not be read from the store; calls are refused until they can",
             )));
         }
+        if engaged.is_empty() {
+            return Ok(Step::Continue);
+        }
         Ok(match engaged.first(&scopes(req)) {
             Some(s) => {
                 req.facts.ledger.insert("kill_switch".into(), s.scope.key());

@@ -111,7 +111,7 @@ impl Stage for Quota {
                     }),
                     Ok(QuotaOutcome::Exceeded { used }) => {
                         refund(limits, &spent).await.map_err(failed)?;
-                        let label = rule.label();
+                        let label = rule.label().to_string();
                         req.facts.ledger.insert("quota".into(), label.clone());
                         return Ok(Step::Deny(
                             Failure::new(

@@ -118,7 +118,7 @@ pub async fn take(
     };
     let label = applied
         .get(index)
-        .map(|(r, _)| r.label())
+        .map(|(r, _)| r.label().to_string())
         .unwrap_or_default();
     let refusal = Failure::new(
         ErrorCode::RateLimited,
