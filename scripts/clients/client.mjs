@@ -44,11 +44,19 @@ check(text(preview).includes('DRY RUN'), "the preview's text says DRY RUN");
 let graph = await client.callTool({ name: 'memory.read_graph', arguments: {} });
 check(!JSON.stringify(graph.structuredContent).includes(name), 'the preview wrote nothing');
 
-// Live: the tool's own result, checked by the SDK against the output schema.
+// Live: a write needs an idempotency key; with one, the tool's own result, checked by the SDK
+// against the output schema.
+const KEY = 'io.portcullis/idempotencyKey';
+try {
+  await client.callTool({ name: 'memory.create_entities', arguments: { entities }, _meta: { dry_run: false } });
+  check(false, 'a live write without an idempotency key is refused');
+} catch (e) {
+  check(e instanceof McpError && e.data?.code === 'idempotency_key_required', 'a live write needs a key');
+}
 const live = await client.callTool({
   name: 'memory.create_entities',
   arguments: { entities },
-  _meta: { dry_run: false },
+  _meta: { dry_run: false, [KEY]: `ts-memory-${process.pid}` },
 });
 check(live.isError !== true, 'the live write ran');
 check(live.structuredContent.entities[0].name === name, "the live result is the tool's own");
@@ -61,8 +69,12 @@ const args = { path: file, content: 'written through the gateway' };
 const fsPreview = await client.callTool({ name: 'fs.write_file', arguments: args });
 check(fsPreview.isError === true && fsPreview._meta?.[PREVIEW] !== undefined, 'fs preview');
 check(!fs.existsSync(file), 'the fs preview wrote no file');
-const fsLive = await client.callTool({ name: 'fs.write_file', arguments: args, _meta: { dry_run: false } });
+const fsMeta = { dry_run: false, [KEY]: `ts-fs-${process.pid}` };
+const fsLive = await client.callTool({ name: 'fs.write_file', arguments: args, _meta: fsMeta });
 check(fsLive.isError !== true, 'the live fs write ran');
+const fsRetry = await client.callTool({ name: 'fs.write_file', arguments: args, _meta: fsMeta });
+check(typeof fsRetry._meta?.['io.portcullis/replayOf'] === 'string', 'a retry under the key is a replay');
+check(text(fsRetry) === text(fsLive), 'the replay is the first result');
 const read = await client.callTool({ name: 'fs.read_text_file', arguments: { path: file } });
 check(text(read).includes('written through the gateway'), 'the written file reads back');
 

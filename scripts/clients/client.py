@@ -12,6 +12,7 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
+KEY = "io.portcullis/idempotencyKey"
 PREVIEW = "io.portcullis/dryRun"
 
 
@@ -52,9 +53,20 @@ async def main(url, key, workdir):
                 graph = await session.call_tool("memory.read_graph", {})
                 check(name not in json.dumps(graph.structured_content), "the preview wrote nothing")
 
-                # Live: the real result, checked by the SDK against the tool's output schema.
+                # Live: a write needs an idempotency key; with one, the real result, checked by
+                # the SDK against the tool's output schema.
+                try:
+                    await session.call_tool(
+                        "memory.create_entities", {"entities": [entity]}, meta={"dry_run": False}
+                    )
+                except MCPError as e:
+                    check(e.data["code"] == "idempotency_key_required", "a live write needs a key")
+                else:
+                    check(False, "a live write without an idempotency key is refused")
                 live = await session.call_tool(
-                    "memory.create_entities", {"entities": [entity]}, meta={"dry_run": False}
+                    "memory.create_entities",
+                    {"entities": [entity]},
+                    meta={"dry_run": False, KEY: f"py-memory-{os.getpid()}"},
                 )
                 check(live.is_error is not True, "the live write ran")
                 check(
@@ -71,8 +83,13 @@ async def main(url, key, workdir):
                 preview = await session.call_tool("fs.write_file", args)
                 check(preview.is_error is True and PREVIEW in (preview.meta or {}), "fs preview")
                 check(not os.path.exists(path), "the fs preview wrote no file")
-                live = await session.call_tool("fs.write_file", args, meta={"dry_run": False})
+                fs_meta = {"dry_run": False, KEY: f"py-fs-{os.getpid()}"}
+                live = await session.call_tool("fs.write_file", args, meta=fs_meta)
                 check(live.is_error is not True, "the live fs write ran")
+                retry = await session.call_tool("fs.write_file", args, meta=fs_meta)
+                replay_of = (retry.meta or {}).get("io.portcullis/replayOf")
+                check(isinstance(replay_of, str), "a retry under the key is a replay")
+                check(text(retry) == text(live), "the replay is the first result")
                 read = await session.call_tool("fs.read_text_file", {"path": path})
                 check("written through the gateway" in text(read), "the written file reads back")
 

@@ -66,10 +66,12 @@ async fn when_the_store_cannot_be_written_calls_are_refused_and_not_forwarded() 
         &sid,
         "demo.notes_write",
         json!({"key": "blocked", "text": "must-not-arrive"}),
-        Some(json!({"dry_run": false})),
+        Some(json!({"dry_run": false, "io.portcullis/idempotencyKey": "blocked-1"})),
     )
     .await;
-    assert_eq!(r.error_code(), Some("audit_unavailable"), "{:?}", r.body);
+    // Its idempotency key cannot be reserved in the locked store either: refused before the
+    // decision record is tried (which fails as well, and is counted).
+    assert_eq!(r.error_code(), Some("internal_error"), "{:?}", r.body);
     let r = call(&gw.url, &key, &sid, "demo.echo", json!({"text": "x"}), None).await;
     assert_eq!(r.error_code(), Some("audit_unavailable"));
     lock.execute_batch("ROLLBACK").unwrap();

@@ -43,7 +43,7 @@ async fn an_http_upstream_is_federated_and_governed() {
         &sid,
         "demo.notes_write",
         json!({"key": "k", "text": "over http"}),
-        Some(json!({"dry_run": false})),
+        Some(json!({"dry_run": false, "io.portcullis/idempotencyKey": "http-k"})),
     )
     .await;
     assert_eq!(text_of(&live.body), "stored \"k\"", "{:?}", live.body);

@@ -163,7 +163,7 @@ async fn a_live_write_runs_in_enforce_mode_only_with_allow_write() {
         &sid,
         "demo.notes_write",
         json!({"key": "k", "text": "stored-value"}),
-        Some(json!({"dry_run": false})),
+        Some(json!({"dry_run": false, "io.portcullis/idempotencyKey": "write-k"})),
     )
     .await;
     assert_eq!(r.status, 200);
@@ -197,7 +197,10 @@ async fn a_live_write_runs_in_enforce_mode_only_with_allow_write() {
         Some(&agent),
         Some(&sid),
         body.to_string(),
-        &[("x-portcullis-dry-run", "false")],
+        &[
+            ("x-portcullis-dry-run", "false"),
+            ("idempotency-key", "write-h"),
+        ],
     )
     .await;
     assert_eq!(text_of(&r.body), "stored \"h\"", "ran live: {:?}", r.body);
@@ -244,7 +247,7 @@ async fn destructive_unknown_and_unannotated_tools_are_denied() {
         &sid,
         "demo.unannotated",
         json!({}),
-        Some(json!({"dry_run": false})),
+        Some(json!({"dry_run": false, "io.portcullis/idempotencyKey": "unannotated-1"})),
     )
     .await;
     assert_eq!(text_of(&r.body), "ok", "{:?}", r.body);

@@ -148,25 +148,12 @@ async fn live_write(gw: &Gateway, bearer: &str, sid: &str, key: &str, contradict
         ("Authorization", bearer),
         ("Mcp-Session-Id", sid),
         ("X-Portcullis-Dry-Run", "false"),
+        ("Idempotency-Key", key),
     ];
     if contradict {
         headers.push(("X-Portcullis-Dry-Run", "true"));
     }
     post(gw, &headers, &write(key, &format!("{key}-written"))).await
-}
-
-async fn note(gw: &Gateway, key: &str, sid: &str, note: &str) -> String {
-    let read = call(
-        &gw.url,
-        key,
-        sid,
-        "demo.notes_read",
-        json!({"key": note}),
-        None,
-    )
-    .await;
-    assert!(read.body["result"].is_object(), "{:?}", read.body);
-    read.body.to_string()
 }
 
 #[tokio::test]
@@ -177,7 +164,7 @@ async fn a_repeated_dry_run_header_never_runs_a_write_live() {
     let r = live_write(&gw, &bearer, &sid, "control", false).await;
     assert_eq!(r.body["result"]["isError"], json!(false), "{:?}", r.body);
     assert!(
-        note(&gw, &key, &sid, "control")
+        read_note(&gw, &key, &sid, "control")
             .await
             .contains("control-written")
     );
@@ -186,7 +173,7 @@ async fn a_repeated_dry_run_header_never_runs_a_write_live() {
     assert_eq!(r.error_code(), Some("repeated_header"), "{:?}", r.body);
     let cid = r.headers["x-correlation-id"].to_str().unwrap().to_string();
     assert!(
-        !note(&gw, &key, &sid, "twice")
+        !read_note(&gw, &key, &sid, "twice")
             .await
             .contains("twice-written"),
         "the refused write reached the upstream"

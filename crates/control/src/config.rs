@@ -2,6 +2,7 @@
 //! turns it into the domain types below, collecting every error with the field it concerns.
 //! Every field is documented in the README's config reference.
 
+mod calls;
 mod limits;
 mod raw;
 mod validate;
@@ -15,7 +16,10 @@ use regex::Regex;
 
 use crate::SecretRef;
 
-pub use limits::{QuotaRule, QuotaScope, QuotaWindow, RateRule, RateScope, ToolRule};
+pub use calls::{DuplicatesConfig, IdempotencyConfig};
+pub use limits::{
+    Oversize, QuotaRule, QuotaScope, QuotaWindow, RateRule, RateScope, ResultsArgument, ToolRule,
+};
 pub use validate::{CONFORMANCE_ROLE, parse_listen, resolve_path};
 
 #[derive(Debug, Clone)]
@@ -37,6 +41,10 @@ pub struct Config {
     pub tools: Vec<ToolRule>,
     /// `[breakers]`: circuit breakers per tool, when the section is present.
     pub breakers: Option<BreakerConfig>,
+    /// `[idempotency]` (always in force: by default live writes and destructive calls need a key).
+    pub idempotency: IdempotencyConfig,
+    /// `[duplicates]`, if configured.
+    pub duplicates: Option<DuplicatesConfig>,
     /// Lower-case hex SHA-256 of the config file's bytes.
     pub hash: String,
     /// Directory the config file is in; relative paths in it are relative to here.

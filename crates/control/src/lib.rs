@@ -6,7 +6,8 @@ pub mod config;
 pub mod secret;
 
 pub use config::{
-    AuditConfig, BreakerConfig, Config, ConfigError, Overrides, QuotaRule, QuotaScope, QuotaWindow,
-    RateRule, RateScope, ServerConfig, StoreConfig, ToolRule, Transport, UpstreamConfig,
+    AuditConfig, BreakerConfig, Config, ConfigError, DuplicatesConfig, IdempotencyConfig,
+    Overrides, Oversize, QuotaRule, QuotaScope, QuotaWindow, RateRule, RateScope, ResultsArgument,
+    ServerConfig, StoreConfig, ToolRule, Transport, UpstreamConfig,
 };
 pub use secret::SecretRef;

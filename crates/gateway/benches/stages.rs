@@ -97,6 +97,7 @@ fn bench(c: &mut Criterion) {
                     requested: Requested::Tool("demo.read"),
                     arguments: &args,
                     live: true,
+                    idempotency_key: None,
                     now_ms: st.clock.now_ms(),
                     started: st.clock.instant(),
                     cid: "cid",

@@ -207,7 +207,7 @@ pub async fn run(
             return Err(StartError::Signing(e));
         }
     };
-    watchers.push(tokio::spawn(sweep_sessions(st.clone(), shutdown.clone())));
+    watchers.push(tokio::spawn(sweep(st.clone(), shutdown.clone())));
 
     // Serve at once: /health and /ready answer while the upstreams start, and each upstream's
     // tools are callable as soon as it is listed.
@@ -339,7 +339,9 @@ async fn stop(st: &AppState) {
 
 /// Every half minute: forget idle sessions, and close the upstream sessions of the ones that
 /// ended.
-async fn sweep_sessions(st: Arc<AppState>, shutdown: CancellationToken) {
+/// Every 30 s: drop idle sessions, and forget expired replay reservations (idempotency keys,
+/// duplicate-call windows, nonces).
+async fn sweep(st: Arc<AppState>, shutdown: CancellationToken) {
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -350,6 +352,9 @@ async fn sweep_sessions(st: Arc<AppState>, shutdown: CancellationToken) {
             st.release_session(&id);
         }
         st.metrics.sessions.set(st.sessions.len() as i64);
+        if let Err(e) = st.stores.replay.purge_expired(st.clock.now_ms()).await {
+            tracing::warn!(error = %e, "expired replay reservations could not be purged");
+        }
     }
 }
 

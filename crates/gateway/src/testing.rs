@@ -117,6 +117,7 @@ pub async fn decide(
 ) -> crate::pipeline::Decided {
     use crate::pipeline::{ClientRef, Facts, Governed};
     let args = json!({});
+    let key = live.then(crate::testing::fresh_key);
     let mut req = Governed {
         principal,
         client: ClientRef::Modern,
@@ -124,6 +125,7 @@ pub async fn decide(
         requested,
         arguments: &args,
         live,
+        idempotency_key: key.as_deref(),
         now_ms: st.clock.now_ms(),
         started: st.clock.instant(),
         cid: "cid",
@@ -131,6 +133,14 @@ pub async fn decide(
     };
     let mut log = crate::endpoint::RequestLog::default();
     crate::pipeline::run(st, &mut req, &mut log).await
+}
+
+/// A new idempotency key: each live call of the helpers carries one, as a client that
+/// follows the contract does.
+pub fn fresh_key() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("test-key-{n}")
 }
 
 /// [`principal`] of role `role` in tenant `tenant`.

@@ -24,6 +24,16 @@ impl ToolClass {
         }
     }
 
+    /// The class named `read`, `write` or `destructive`.
+    pub fn parse(s: &str) -> Option<ToolClass> {
+        Some(match s {
+            "read" => ToolClass::Read,
+            "write" => ToolClass::Write,
+            "destructive" => ToolClass::Destructive,
+            _ => return None,
+        })
+    }
+
     /// Class from MCP annotations alone. Contradictory hints (`readOnlyHint` and
     /// `destructiveHint` both true) mean destructive.
     pub fn from_annotations(annotations: Option<&Value>) -> ToolClass {

@@ -54,6 +54,11 @@ pub enum ErrorCode {
     RateLimited,
     QuotaExceeded,
     CircuitOpen,
+    IdempotencyKeyRequired,
+    IdempotencyConflict,
+    InProgress,
+    DuplicateRequest,
+    ResultTooLarge,
     // audit
     AuditUnavailable,
     InvalidQuery,
@@ -113,6 +118,11 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::QuotaExceeded,
         ErrorCode::CircuitOpen,
+        ErrorCode::IdempotencyKeyRequired,
+        ErrorCode::IdempotencyConflict,
+        ErrorCode::InProgress,
+        ErrorCode::DuplicateRequest,
+        ErrorCode::ResultTooLarge,
         ErrorCode::AuditUnavailable,
         ErrorCode::InvalidQuery,
         ErrorCode::NoCheckpoint,
@@ -170,6 +180,11 @@ impl ErrorCode {
             RateLimited => "rate_limited",
             QuotaExceeded => "quota_exceeded",
             CircuitOpen => "circuit_open",
+            IdempotencyKeyRequired => "idempotency_key_required",
+            IdempotencyConflict => "idempotency_conflict",
+            InProgress => "in_progress",
+            DuplicateRequest => "duplicate_request",
+            ResultTooLarge => "result_too_large",
             AuditUnavailable => "audit_unavailable",
             InvalidQuery => "invalid_query",
             NoCheckpoint => "no_checkpoint",
@@ -208,7 +223,9 @@ impl ErrorCode {
             | UnsupportedProtocolVersion
             | InvalidMeta
             | RequestStateInvalid => 400,
-            RequestCancelled => 409,
+            RequestCancelled | InProgress | DuplicateRequest => 409,
+            IdempotencyKeyRequired => 400,
+            IdempotencyConflict => 422,
             RateLimited | QuotaExceeded => 429,
             InvalidQuery => 400,
             NoCheckpoint => 404,
@@ -217,7 +234,7 @@ impl ErrorCode {
             AuditUnavailable | UpstreamUnavailable | ShuttingDown | Overloaded
             | DecisionTimeout | Killed | CircuitOpen => 503,
             UpstreamTimeout => 504,
-            UpstreamInvalidResponse | UpstreamError => 502,
+            UpstreamInvalidResponse | UpstreamError | ResultTooLarge => 502,
             InternalError => 500,
         }
     }
@@ -229,8 +246,14 @@ impl ErrorCode {
             ParseError => -32700,
             InvalidRequest | BatchNotSupported | RepeatedHeader => -32600,
             MethodNotFound => -32601,
-            InvalidParams | UnknownTool | UnknownPrompt | UnknownResource | RequestStateInvalid
-            | InvalidMeta => -32602,
+            InvalidParams
+            | UnknownTool
+            | UnknownPrompt
+            | UnknownResource
+            | RequestStateInvalid
+            | InvalidMeta
+            | IdempotencyKeyRequired
+            | IdempotencyConflict => -32602,
             HeaderMismatch => -32020,
             UnsupportedProtocolVersion => -32022,
             RequestCancelled => -32007,
@@ -246,8 +269,10 @@ impl ErrorCode {
             | UpstreamInvalidResponse
             | UpstreamUnavailable
             | UpstreamError
-            | CircuitOpen => -32005,
-            ShuttingDown | Overloaded | Killed | RateLimited | QuotaExceeded => -32006,
+            | CircuitOpen
+            | ResultTooLarge => -32005,
+            ShuttingDown | Overloaded | Killed | RateLimited | QuotaExceeded | InProgress
+            | DuplicateRequest => -32006,
             ForbiddenHost | ForbiddenOrigin | PayloadTooLarge | NotFound | MethodNotAllowed
             | UnsupportedMediaType | NotAcceptable | RequestTimeout => -32000,
         }
@@ -341,6 +366,21 @@ impl ErrorCode {
             }
             CircuitOpen => {
                 "The tool's upstream kept failing, so its calls are paused; retry after error.data.retryAfterMs."
+            }
+            IdempotencyKeyRequired => {
+                "Send an Idempotency-Key header (or _meta[\"io.portcullis/idempotencyKey\"]) with live write and destructive calls, and the same key when you retry."
+            }
+            IdempotencyConflict => {
+                "This idempotency key was used for a different call; use a new key for a new call."
+            }
+            InProgress => {
+                "The first call with this idempotency key has not finished; retry later with the same key to get its result."
+            }
+            DuplicateRequest => {
+                "The same call was just made; wait for error.data.windowMs, or send it with an idempotency key to get its result."
+            }
+            ResultTooLarge => {
+                "The tool's result exceeded the gateway's cap for it; ask for less (see the tool's arguments)."
             }
             AuditUnavailable => {
                 "The audit record could not be written, so nothing was forwarded; retry later."

@@ -36,7 +36,7 @@ pub use sqlite::{SqliteOptions, SqliteStore};
 pub use verify::{VerifyError, VerifyReport, verify_sqlite};
 
 /// Version of the store's schema, reported by `/api/status`.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// A backend that stores every concern.
 pub trait Backend:

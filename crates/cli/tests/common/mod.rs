@@ -370,6 +370,21 @@ pub async fn call(
     rpc(url, key, Some(sid), "tools/call", params).await
 }
 
+/// The demo server's answer to `notes_read` of `note` (as JSON text), read in session `sid`.
+pub async fn read_note(gw: &Gateway, key: &str, sid: &str, note: &str) -> String {
+    let read = call(
+        &gw.url,
+        key,
+        sid,
+        "demo.notes_read",
+        json!({"key": note}),
+        None,
+    )
+    .await;
+    assert!(read.body["result"].is_object(), "{:?}", read.body);
+    read.body.to_string()
+}
+
 pub fn text_of(result: &Value) -> String {
     result["result"]["content"][0]["text"]
         .as_str()

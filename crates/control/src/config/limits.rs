@@ -289,6 +289,39 @@ pub struct ToolRule {
     pub max_wait: std::time::Duration,
     /// The call's deadline upstream, instead of the upstream's `timeout`, if this entry sets it.
     pub timeout: Option<std::time::Duration>,
+    /// Most bytes of a result (its JSON), if this entry sets it.
+    pub max_result_bytes: Option<usize>,
+    /// Most content items of a result, if this entry sets it.
+    pub max_result_items: Option<usize>,
+    /// What a result over a cap gets, if this entry sets it (else truncated).
+    pub on_oversize: Option<Oversize>,
+    /// The argument that bounds how many results a call asks for, and its most.
+    pub max_results: Option<ResultsArgument>,
+}
+
+/// What happens to a result over `max_result_bytes` or `max_result_items`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Oversize {
+    /// Cut to the caps, with a marker in the result and the ledger.
+    Truncate,
+    /// Refused (`result_too_large`); the caller gets no part of it.
+    Refuse,
+}
+
+impl Oversize {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Oversize::Truncate => "truncate",
+            Oversize::Refuse => "refuse",
+        }
+    }
+}
+
+/// `results_argument` + `max_results`: the count argument a call may set at most to `max`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultsArgument {
+    pub argument: String,
+    pub max: u64,
 }
 
 impl ToolRule {
@@ -304,6 +337,12 @@ const DEFAULT_MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 /// The longest per-tool timeout (as for an upstream's).
 const MAX_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Fewest and most bytes a result cap may be (a cap leaves room for the truncation marker).
+const MIN_RESULT_BYTES: u64 = 1024;
+const MAX_RESULT_BYTES: u64 = 64 * 1024 * 1024;
+/// Most content items a cap may allow.
+const MAX_RESULT_ITEMS: u64 = 100_000;
 
 /// Most a quota or a cost may be.
 const MAX_UNITS: u64 = 1_000_000_000_000;
@@ -443,10 +482,12 @@ pub(super) fn tool_rules(raw: &[RawTool], errors: &mut Vec<(String, String)>) ->
                 None
             }
         };
+        let caps = result_caps(t, i, errors);
         if errors.len() > before {
             continue;
         }
         if let Some(matcher) = matcher {
+            let (max_result_bytes, max_result_items, on_oversize, max_results) = caps;
             out.push(ToolRule {
                 pattern: t.pattern.clone(),
                 matcher,
@@ -454,10 +495,96 @@ pub(super) fn tool_rules(raw: &[RawTool], errors: &mut Vec<(String, String)>) ->
                 max_concurrency,
                 max_wait,
                 timeout,
+                max_result_bytes,
+                max_result_items,
+                on_oversize,
+                max_results,
             });
         }
     }
     out
+}
+
+type Caps = (
+    Option<usize>,
+    Option<usize>,
+    Option<Oversize>,
+    Option<ResultsArgument>,
+);
+
+/// `max_result_bytes`, `max_result_items`, `on_oversize`, and `results_argument` with
+/// `max_results`, or each problem with its field.
+fn result_caps(t: &RawTool, i: usize, errors: &mut Vec<(String, String)>) -> Caps {
+    let field = |f: &str| format!("tools[{i}].{f}");
+    let bytes = match t.max_result_bytes {
+        Some(n) if (MIN_RESULT_BYTES..=MAX_RESULT_BYTES).contains(&n) => Some(n as usize),
+        Some(n) => {
+            errors.push((
+                field("max_result_bytes"),
+                format!("{n} is out of range: {MIN_RESULT_BYTES} to {MAX_RESULT_BYTES}"),
+            ));
+            None
+        }
+        None => None,
+    };
+    let items = match t.max_result_items {
+        Some(n) if (1..=MAX_RESULT_ITEMS).contains(&n) => Some(n as usize),
+        Some(n) => {
+            errors.push((
+                field("max_result_items"),
+                format!("{n} is out of range: 1 to {MAX_RESULT_ITEMS}"),
+            ));
+            None
+        }
+        None => None,
+    };
+    let oversize = match t.on_oversize.as_deref() {
+        None => None,
+        Some("truncate") => Some(Oversize::Truncate),
+        Some("refuse") => Some(Oversize::Refuse),
+        Some(other) => {
+            errors.push((
+                field("on_oversize"),
+                format!("'{other}' is not truncate or refuse"),
+            ));
+            None
+        }
+    };
+    let results = match (&t.results_argument, t.max_results) {
+        (None, None) => None,
+        (Some(a), Some(max)) if !a.is_empty() && a.len() <= 256 && max >= 1 => {
+            Some(ResultsArgument {
+                argument: a.clone(),
+                max,
+            })
+        }
+        (Some(a), Some(_)) if a.is_empty() || a.len() > 256 => {
+            errors.push((
+                field("results_argument"),
+                "must be an argument name of 1 to 256 characters".into(),
+            ));
+            None
+        }
+        (Some(_), Some(_)) => {
+            errors.push((field("max_results"), "must be at least 1".into()));
+            None
+        }
+        (Some(_), None) => {
+            errors.push((
+                field("max_results"),
+                "results_argument needs max_results, the most the argument may be".into(),
+            ));
+            None
+        }
+        (None, Some(_)) => {
+            errors.push((
+                field("results_argument"),
+                "max_results needs results_argument, the argument it bounds".into(),
+            ));
+            None
+        }
+    };
+    (bytes, items, oversize, results)
 }
 
 #[cfg(test)]
@@ -614,6 +741,7 @@ mod tests {
                     max_concurrency: None,
                     max_wait: None,
                     timeout: Some("5s".into()),
+                    ..Default::default()
                 },
                 RawTool {
                     pattern: "x".into(),
@@ -621,6 +749,7 @@ mod tests {
                     max_concurrency: Some(0),
                     max_wait: Some("2m".into()),
                     timeout: Some("0s".into()),
+                    ..Default::default()
                 },
             ],
             &mut errors,
@@ -636,6 +765,82 @@ mod tests {
                 "tools[1].max_concurrency",
                 "tools[1].max_wait",
                 "tools[1].timeout"
+            ]
+        );
+    }
+
+    #[test]
+    fn result_caps_are_checked_and_each_problem_named() {
+        let good = RawTool {
+            pattern: "db.*".into(),
+            max_result_bytes: Some(65_536),
+            max_result_items: Some(100),
+            on_oversize: Some("refuse".into()),
+            results_argument: Some("limit".into()),
+            max_results: Some(50),
+            ..Default::default()
+        };
+        let mut errors = Vec::new();
+        let tools = tool_rules(&[good], &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        let t = &tools[0];
+        assert_eq!(
+            (t.max_result_bytes, t.max_result_items, t.on_oversize),
+            (Some(65_536), Some(100), Some(Oversize::Refuse))
+        );
+        assert_eq!(
+            t.max_results,
+            Some(ResultsArgument {
+                argument: "limit".into(),
+                max: 50
+            })
+        );
+        let bad = [
+            RawTool {
+                pattern: "a".into(),
+                max_result_bytes: Some(100),
+                max_result_items: Some(0),
+                on_oversize: Some("drop".into()),
+                ..Default::default()
+            },
+            RawTool {
+                pattern: "b".into(),
+                results_argument: Some("limit".into()),
+                ..Default::default()
+            },
+            RawTool {
+                pattern: "c".into(),
+                max_results: Some(5),
+                ..Default::default()
+            },
+            RawTool {
+                pattern: "d".into(),
+                results_argument: Some(String::new()),
+                max_results: Some(5),
+                ..Default::default()
+            },
+            RawTool {
+                pattern: "e".into(),
+                results_argument: Some("n".into()),
+                max_results: Some(0),
+                max_result_bytes: Some(MAX_RESULT_BYTES + 1),
+                ..Default::default()
+            },
+        ];
+        let mut errors = Vec::new();
+        assert!(tool_rules(&bad, &mut errors).is_empty());
+        let fields: Vec<&str> = errors.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "tools[0].max_result_bytes",
+                "tools[0].max_result_items",
+                "tools[0].on_oversize",
+                "tools[1].max_results",
+                "tools[2].results_argument",
+                "tools[3].results_argument",
+                "tools[4].max_result_bytes",
+                "tools[4].max_results"
             ]
         );
     }

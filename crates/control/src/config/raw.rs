@@ -19,6 +19,24 @@ pub(super) struct RawConfig {
     pub limits: RawLimits,
     pub tools: Vec<RawTool>,
     pub breakers: Option<RawBreakers>,
+    pub idempotency: RawIdempotency,
+    pub duplicates: Option<RawDuplicates>,
+}
+
+/// `[idempotency]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct RawIdempotency {
+    pub require_for: Option<Vec<String>>,
+    pub ttl: Option<String>,
+}
+
+/// `[duplicates]`: present means identical live calls are refused within the window.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct RawDuplicates {
+    pub window: Option<String>,
+    pub classes: Option<Vec<String>>,
 }
 
 /// `[breakers]`: present means every tool has a circuit breaker.
@@ -50,7 +68,7 @@ pub(super) struct RawQuota {
 }
 
 /// `[[tools]]`: settings for the tools a glob names.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub(super) struct RawTool {
     #[serde(rename = "match")]
     pub pattern: String,
@@ -58,6 +76,11 @@ pub(super) struct RawTool {
     pub max_concurrency: Option<u64>,
     pub max_wait: Option<String>,
     pub timeout: Option<String>,
+    pub max_result_bytes: Option<u64>,
+    pub max_result_items: Option<u64>,
+    pub on_oversize: Option<String>,
+    pub results_argument: Option<String>,
+    pub max_results: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

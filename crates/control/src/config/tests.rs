@@ -221,6 +221,42 @@ fn breakers_are_off_without_their_section_and_bad_values_name_their_fields() {
 }
 
 #[test]
+fn idempotency_keys_are_required_for_writes_by_default_and_bad_values_name_their_fields() {
+    use portcullis_policy::ToolClass;
+    let c = load("").unwrap();
+    assert_eq!(
+        c.idempotency.require_for,
+        [ToolClass::Write, ToolClass::Destructive]
+    );
+    assert_eq!(c.idempotency.ttl, Duration::from_secs(86_400));
+    assert_eq!(c.duplicates, None);
+    let c = load("[idempotency]\nrequire_for = []\nttl = \"1h\"\n[duplicates]\n").unwrap();
+    assert!(c.idempotency.require_for.is_empty());
+    assert_eq!(c.idempotency.ttl, Duration::from_secs(3600));
+    let d = c.duplicates.expect("on with the section");
+    assert_eq!(
+        (d.window, d.classes),
+        (
+            Duration::from_secs(10),
+            vec![ToolClass::Write, ToolClass::Destructive]
+        )
+    );
+    assert_eq!(
+        fields(
+            "[idempotency]\nrequire_for = [\"write\", \"write\", \"delete\"]\nttl = \"30d\"\nscope = 1\n[duplicates]\nwindow = \"0s\"\nclasses = [\"reads\"]\n"
+        ),
+        vec![
+            "idempotency.scope",
+            "idempotency.require_for[1]",
+            "idempotency.require_for[2]",
+            "idempotency.ttl",
+            "duplicates.window",
+            "duplicates.classes[0]"
+        ]
+    );
+}
+
+#[test]
 fn strict_attribution_is_a_stdio_setting() {
     assert_eq!(
         fields(

@@ -354,17 +354,12 @@ pub(super) fn validate(
     let demo_mode = p.demo_mode.unwrap_or(false);
     let mut rules = Vec::new();
     for (i, r) in p.classes.iter().enumerate() {
-        let class = match r.class.as_str() {
-            "read" => ToolClass::Read,
-            "write" => ToolClass::Write,
-            "destructive" => ToolClass::Destructive,
-            other => {
-                e.add(
-                    format!("policy.classes[{i}].class"),
-                    format!("'{other}' is not read, write or destructive"),
-                );
-                continue;
-            }
+        let Some(class) = ToolClass::parse(&r.class) else {
+            e.add(
+                format!("policy.classes[{i}].class"),
+                format!("'{}' is not read, write or destructive", r.class),
+            );
+            continue;
         };
         match ClassRule::new(&r.pattern, class) {
             Ok(rule) => rules.push(rule),
@@ -519,6 +514,11 @@ pub(super) fn validate(
     let rate_limits = super::limits::rate_rules(&raw.limits.rate, &mut limit_errors);
     let quotas = super::limits::quota_rules(&raw.limits.quota, &mut limit_errors);
     let tools = super::limits::tool_rules(&raw.tools, &mut limit_errors);
+    let idempotency = super::calls::idempotency(&raw.idempotency, &mut limit_errors);
+    let duplicates = raw
+        .duplicates
+        .as_ref()
+        .map(|d| super::calls::duplicates(d, &mut limit_errors));
     for (field, message) in limit_errors {
         e.add(field, message);
     }
@@ -538,6 +538,8 @@ pub(super) fn validate(
         quotas,
         tools,
         breakers,
+        idempotency,
+        duplicates,
         hash: hex::encode(Sha256::digest(bytes)),
         base_dir: base_dir.to_path_buf(),
     })

@@ -46,6 +46,7 @@ pub async fn admit(
     ingress::check_origin(headers, &st.config.server.allowed_origins)?;
     // Read again (once) by tools/call; a repeat is refused here, before any JSON-RPC exchange.
     ingress::single(headers, crate::methods::tools::DRY_RUN_HEADER)?;
+    ingress::single(headers, crate::methods::tools::IDEMPOTENCY_HEADER)?;
     limit_client(st, peer).await?;
     match st.identity.authenticate(headers, st.clock.now_ms()).await {
         Ok(p) => Ok(p),

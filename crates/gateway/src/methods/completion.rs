@@ -37,7 +37,7 @@ pub async fn complete(c: &mut Call<'_>) -> Reply {
         GovernedMethod::CompletionComplete,
         requested,
         arguments,
-        false,
+        super::Intent::default(),
     )
     .await
 }

@@ -35,14 +35,23 @@ pub struct Call<'a> {
     pub session: Option<&'a Arc<Session>>,
 }
 
+/// What the caller asked for beyond the method and its arguments.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Intent<'a> {
+    /// A real run, not a dry-run preview.
+    pub live: bool,
+    /// The caller's idempotency key.
+    pub idempotency_key: Option<&'a str>,
+}
+
 impl Call<'_> {
-    /// Take a request through the pipeline; `live` is the caller's wish to run for real.
+    /// Take a request through the pipeline with what the caller asked for.
     pub async fn decide_live(
         &mut self,
         method: GovernedMethod,
         requested: Requested<'_>,
         arguments: &Value,
-        live: bool,
+        intent: Intent<'_>,
     ) -> Decided {
         let mut req = Governed {
             principal: self.principal,
@@ -53,7 +62,8 @@ impl Call<'_> {
             method,
             requested,
             arguments,
-            live,
+            live: intent.live,
+            idempotency_key: intent.idempotency_key,
             now_ms: self.st.clock.now_ms(),
             started: self.st.clock.instant(),
             cid: self.cid,
@@ -69,7 +79,8 @@ impl Call<'_> {
         requested: Requested<'_>,
         arguments: &Value,
     ) -> Decided {
-        self.decide_live(method, requested, arguments, false).await
+        self.decide_live(method, requested, arguments, Intent::default())
+            .await
     }
 
     /// Take a request through the pipeline and, if it is allowed, forward it with the client's
@@ -79,9 +90,9 @@ impl Call<'_> {
         method: GovernedMethod,
         requested: Requested<'_>,
         arguments: &Value,
-        live: bool,
+        intent: Intent<'_>,
     ) -> Reply {
-        match self.decide_live(method, requested, arguments, live).await {
+        match self.decide_live(method, requested, arguments, intent).await {
             Decided::Answered(r) => Reply::Now(r),
             Decided::Allowed(permit) => permit.forward(self.req.params.as_ref()).await,
         }

@@ -48,7 +48,7 @@ pub async fn get(c: &mut Call<'_>) -> Reply {
         GovernedMethod::PromptsGet,
         Requested::Prompt(name),
         arguments,
-        false,
+        super::Intent::default(),
     )
     .await
 }

@@ -68,7 +68,7 @@ pub async fn read(c: &mut Call<'_>) -> Reply {
         GovernedMethod::ResourcesRead,
         Requested::Resource(&uri),
         &args,
-        false,
+        super::Intent::default(),
     )
     .await
 }

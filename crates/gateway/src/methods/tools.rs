@@ -17,6 +17,12 @@ use crate::state::AppState;
 
 /// Header a caller may use instead of `_meta.dry_run`.
 pub const DRY_RUN_HEADER: &str = "x-portcullis-dry-run";
+/// Header carrying a call's idempotency key.
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+/// `_meta` key carrying a call's idempotency key (the gateway's, not forwarded).
+pub const IDEMPOTENCY_META: &str = "io.portcullis/idempotencyKey";
+/// Longest idempotency key.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 const MAX_TOOL_NAME: usize = 256;
 
@@ -27,6 +33,20 @@ pub struct CallParams {
     /// True only when the caller explicitly asked for a real (non dry-run) call and nothing
     /// it sent asked for a dry-run.
     pub live: bool,
+    /// The idempotency key, from the header or `_meta` (the same if both are sent).
+    pub idempotency_key: Option<String>,
+}
+
+/// An idempotency key as sent: 1 to 255 visible ASCII characters.
+fn idempotency_key(v: &[u8], from: &str) -> Result<String, Failure> {
+    let ok =
+        !v.is_empty() && v.len() <= MAX_IDEMPOTENCY_KEY && v.iter().all(|b| b.is_ascii_graphic());
+    if !ok {
+        return Err(invalid(&format!(
+            "{from} must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters (no spaces)"
+        )));
+    }
+    Ok(String::from_utf8_lossy(v).into_owned())
 }
 
 fn invalid(msg: &str) -> Failure {
@@ -50,14 +70,39 @@ pub fn parse_params(
         Some(v @ Value::Object(_)) => v.clone(),
         Some(_) => return Err(invalid("'arguments' must be an object")),
     };
-    let meta_flag = match params.get("_meta") {
+    let meta = match params.get("_meta") {
         None => None,
-        Some(Value::Object(m)) => match m.get(DRY_RUN_META) {
-            None => None,
-            Some(Value::Bool(b)) => Some(*b),
-            Some(_) => return Err(invalid("'_meta.dry_run' must be true or false")),
-        },
+        Some(Value::Object(m)) => Some(m),
         Some(_) => return Err(invalid("'_meta' must be an object")),
+    };
+    let meta_flag = match meta.and_then(|m| m.get(DRY_RUN_META)) {
+        None => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => return Err(invalid("'_meta.dry_run' must be true or false")),
+    };
+    let meta_key = match meta.and_then(|m| m.get(IDEMPOTENCY_META)) {
+        None => None,
+        Some(Value::String(k)) => Some(idempotency_key(
+            k.as_bytes(),
+            "_meta[\"io.portcullis/idempotencyKey\"]",
+        )?),
+        Some(_) => {
+            return Err(invalid(
+                "_meta[\"io.portcullis/idempotencyKey\"] must be a string",
+            ));
+        }
+    };
+    let header_key = match single(headers, IDEMPOTENCY_HEADER)? {
+        None => None,
+        Some(v) => Some(idempotency_key(v.as_bytes(), "Idempotency-Key")?),
+    };
+    let idempotency_key = match (header_key, meta_key) {
+        (Some(h), Some(m)) if h != m => {
+            return Err(invalid(
+                "the Idempotency-Key header and _meta[\"io.portcullis/idempotencyKey\"] differ; send one key",
+            ));
+        }
+        (h, m) => h.or(m),
     };
     let header_flag = match single(headers, DRY_RUN_HEADER)? {
         None => None,
@@ -78,6 +123,7 @@ pub fn parse_params(
         name,
         arguments,
         live,
+        idempotency_key,
     })
 }
 
@@ -102,7 +148,10 @@ pub async fn call(c: &mut Call<'_>) -> Reply {
         GovernedMethod::ToolsCall,
         Requested::Tool(&params.name),
         &params.arguments,
-        params.live,
+        super::Intent {
+            live: params.live,
+            idempotency_key: params.idempotency_key.as_deref(),
+        },
     )
     .await
 }

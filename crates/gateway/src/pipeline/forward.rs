@@ -25,6 +25,7 @@ pub fn upstream_params(params: Option<&Map<String, Value>>, cid: &str) -> Map<St
         _ => Map::new(),
     };
     meta.remove(DRY_RUN_META);
+    meta.remove(crate::methods::tools::IDEMPOTENCY_META);
     for k in mcp::MODERN_REQUEST_META {
         meta.remove(*k);
     }
@@ -107,6 +108,7 @@ mod tests {
             "_meta": {
                 "progressToken": 3,
                 "dry_run": false,
+                "io.portcullis/idempotencyKey": "k-1",
                 "io.modelcontextprotocol/protocolVersion": "2026-07-28",
                 "io.modelcontextprotocol/clientCapabilities": {},
                 "vendor.example/trace": "t"

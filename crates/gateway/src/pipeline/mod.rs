@@ -9,13 +9,14 @@ pub mod forward;
 mod permit;
 pub mod record;
 mod request;
+pub mod result_cap;
 mod runner;
 pub mod stages;
 
 pub use permit::{Detached, Permit};
 pub use record::RecordCtx;
 pub use request::{ClientRef, Facts, Governed, GovernedMethod, QuotaSpent, Requested, Resolved};
-pub use runner::{DEFAULT_BUDGET, Decided, Pipeline, Settlement, Stage, Step, run};
+pub use runner::{DEFAULT_BUDGET, Decided, Pipeline, REPLAYED, Settlement, Stage, Step, run};
 
 #[cfg(test)]
 mod tests;

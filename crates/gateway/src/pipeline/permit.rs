@@ -3,6 +3,7 @@
 //! forwarded and answered, answered by the gateway, or dropped — the permit writes the outcome
 //! record and runs the settle hooks, once.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,7 +16,9 @@ use serde_json::{Map, Value};
 use super::forward::{outcome_code, upstream_failure, upstream_params, validate};
 use super::record::{RecordCtx, queue_outcome};
 use super::request::{Facts, Resolved};
+use super::result_cap::{Caps, apply as cap};
 use super::runner::Settlement;
+use super::stages::idempotency;
 use crate::relay::{Relayed, Reply};
 use crate::respond::Failure;
 use crate::state::AppState;
@@ -38,10 +41,51 @@ impl Owed {
         if let Some((field, value)) = self.facts.resolved.as_ref().and_then(|r| r.rewrite.clone()) {
             up.insert(field.into(), value);
         }
+        if !self.facts.set_arguments.is_empty() {
+            let args = up
+                .entry("arguments")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(args) = args {
+                for (name, value) in &self.facts.set_arguments {
+                    args.insert(name.clone(), value.clone());
+                }
+            }
+        }
         up
     }
 
-    async fn pay(self, code: &str) {
+    /// The result as the caller gets it: a tool call's cut to its caps (what was cut goes
+    /// into `facts`), and kept under its idempotency key.
+    async fn deliver(
+        &self,
+        result: Result<Value, Failure>,
+        facts: &mut BTreeMap<String, String>,
+    ) -> Result<Value, Failure> {
+        let result = match (result, self.ctx.tool.as_deref()) {
+            (Ok(v), Some(tool)) if self.ctx.method == super::GovernedMethod::ToolsCall => {
+                match Caps::of(&self.st.config.tools, tool) {
+                    Some(caps) => cap(&caps, v).map(|(v, cut)| {
+                        if let Some(cut) = cut {
+                            facts.insert("truncated".into(), cut.fact());
+                        }
+                        v
+                    }),
+                    None => Ok(v),
+                }
+            }
+            (result, _) => result,
+        };
+        idempotency::keep(
+            &self.st,
+            self.facts.idempotency.as_deref(),
+            &self.ctx.cid,
+            &result,
+        )
+        .await;
+        result
+    }
+
+    async fn pay(self, code: &str, facts: BTreeMap<String, String>) {
         let elapsed = self
             .st
             .clock
@@ -55,7 +99,7 @@ impl Owed {
             .target_seconds
             .get_or_create(&self.ctx.target())
             .observe(elapsed.as_secs_f64());
-        queue_outcome(&self.st, &self.ctx, code, elapsed.as_micros() as u64).await;
+        queue_outcome(&self.st, &self.ctx, code, elapsed.as_micros() as u64, facts).await;
         let settlement = Settlement {
             ctx: self.ctx,
             facts: self.facts,
@@ -163,7 +207,9 @@ impl Permit {
                     let result = answer
                         .map_err(upstream_failure)
                         .and_then(|v| validate(method, v));
-                    owed.pay(outcome_code(&result)).await;
+                    let mut facts = BTreeMap::new();
+                    let result = owed.deliver(result, &mut facts).await;
+                    owed.pay(outcome_code(&result), facts).await;
                     result
                 }
                 .boxed()
@@ -173,9 +219,12 @@ impl Permit {
 
     /// Answer without forwarding (nothing to ask upstream); the outcome is recorded.
     pub async fn answer(mut self, result: Result<Value, Failure>) -> Result<Value, Failure> {
-        if let Some(owed) = self.owed.take() {
-            owed.pay(outcome_code(&result)).await;
-        }
+        let Some(owed) = self.owed.take() else {
+            return result;
+        };
+        let mut facts = BTreeMap::new();
+        let result = owed.deliver(result, &mut facts).await;
+        owed.pay(outcome_code(&result), facts).await;
         result
     }
 
@@ -214,7 +263,7 @@ impl Permit {
             let results = futures::future::join_all(calls).await;
             let first_failure = results.into_iter().find_map(Result::err);
             let code = first_failure.map_or("ok", |f| f.code.as_str());
-            owed.pay(code).await;
+            owed.pay(code, BTreeMap::new()).await;
         });
         Ok(answer)
     }
@@ -227,7 +276,7 @@ impl Drop for Permit {
         if let Some(owed) = self.owed.take()
             && let Ok(rt) = tokio::runtime::Handle::try_current()
         {
-            rt.spawn(owed.pay("not_forwarded"));
+            rt.spawn(owed.pay("not_forwarded", BTreeMap::new()));
         }
     }
 }

@@ -128,8 +128,15 @@ pub async fn write_decision(
 }
 
 /// Queue the outcome record: it is committed with the next group, and nothing waits for its
-/// fsync (the decision record already did). A lost outcome is counted and logged.
-pub async fn queue_outcome(st: &Arc<AppState>, ctx: &RecordCtx, code: &str, latency_us: u64) {
+/// fsync (the decision record already did). A lost outcome is counted and logged. `facts`
+/// says what the gateway did to the result (a truncation).
+pub async fn queue_outcome(
+    st: &Arc<AppState>,
+    ctx: &RecordCtx,
+    code: &str,
+    latency_us: u64,
+    facts: BTreeMap<String, String>,
+) {
     count(st, "outcome", code);
     st.metrics
         .outcomes
@@ -138,6 +145,7 @@ pub async fn queue_outcome(st: &Arc<AppState>, ctx: &RecordCtx, code: &str, late
     let mut record = ctx.record(RecordKind::Outcome, st.clock.now_ms());
     record.code = Some(code.to_string());
     record.latency_us = Some(latency_us);
+    record.facts = facts;
     match st.stores.ledger.enqueue(record).await {
         Ok(queued) => {
             let st = Arc::clone(st);

@@ -128,6 +128,14 @@ pub struct Facts {
     pub slot: Option<crate::pipeline::stages::HeldSlot>,
     /// The circuit breaker let this call through as a half-open probe.
     pub breaker_probe: bool,
+    /// The idempotency reservation this call holds (its store key), completed with the
+    /// outcome or released if nothing was forwarded.
+    pub idempotency: Option<String>,
+    /// The duplicate-call reservation this call holds (its store key), released if the call
+    /// was not forwarded.
+    pub duplicate: Option<String>,
+    /// Arguments the gateway sets before forwarding (a `max_results` bound the caller left out).
+    pub set_arguments: Vec<(String, Value)>,
 }
 
 /// An amount added to one quota counter.
@@ -147,6 +155,8 @@ pub struct Governed<'a> {
     pub arguments: &'a Value,
     /// The caller asked for a real run, not a dry-run preview.
     pub live: bool,
+    /// The caller's idempotency key (header or `_meta`), checked for form.
+    pub idempotency_key: Option<&'a str>,
     /// Wall time of the request, read once from the clock.
     pub now_ms: i64,
     /// Monotonic time of the request, read once from the clock.

@@ -25,6 +25,9 @@ use crate::endpoint::RequestLog;
 use crate::respond::Failure;
 use crate::state::AppState;
 
+/// The outcome of a call answered from an earlier run's stored outcome.
+pub const REPLAYED: &str = "replayed";
+
 /// How long a stage may take unless it says otherwise.
 pub const DEFAULT_BUDGET: Duration = Duration::from_secs(2);
 
@@ -39,6 +42,9 @@ pub enum Step {
     DryRun(Value),
     /// Hold the call for a person's decision; the caller gets `answer`.
     PendingApproval(Result<Value, Failure>),
+    /// Allowed, and already run: answer with the stored outcome of the first run (an
+    /// idempotent retry); nothing is forwarded.
+    Replay(Result<Value, Failure>),
     /// Refuse.
     Deny(Failure),
 }
@@ -49,7 +55,7 @@ pub struct Settlement {
     pub ctx: RecordCtx,
     pub facts: Facts,
     pub decision: Decision,
-    /// `ok`, `tool_error`, an error code, or `not_forwarded`.
+    /// `ok`, `tool_error`, an error code, `not_forwarded`, or `replayed`.
     pub outcome: String,
 }
 
@@ -137,6 +143,7 @@ pub async fn run(st: &Arc<AppState>, req: &mut Governed<'_>, log: &mut RequestLo
     let mut authorized = false;
     // The decision and, unless the call is allowed, the caller's answer.
     let mut decided = None;
+    let mut replayed = false;
     let mut ran = 0;
     for stage in pipeline.stages.iter() {
         ran += 1;
@@ -155,6 +162,10 @@ pub async fn run(st: &Arc<AppState>, req: &mut Governed<'_>, log: &mut RequestLo
             }
             Step::DryRun(preview) => Some((Decision::DryRun, Some(Ok(preview)))),
             Step::PendingApproval(answer) => Some((Decision::PendingApproval, Some(answer))),
+            Step::Replay(answer) => {
+                replayed = true;
+                Some((Decision::Allow, Some(answer)))
+            }
             Step::Deny(f) => Some((Decision::Deny, Some(Err(f)))),
         };
         break;
@@ -214,6 +225,11 @@ pub async fn run(st: &Arc<AppState>, req: &mut Governed<'_>, log: &mut RequestLo
         });
     }
     match answer {
+        Some(answer) if replayed => {
+            super::record::queue_outcome(st, &ctx, REPLAYED, 0, Default::default()).await;
+            pipeline.settle(st, ran, &settlement(REPLAYED));
+            Decided::Answered(answer)
+        }
         Some(answer) => {
             pipeline.settle(st, ran, &settlement("not_forwarded"));
             Decided::Answered(answer)

@@ -40,6 +40,7 @@ async fn decide(
     live: bool,
 ) -> Decided {
     let p = principal(role);
+    let key = live.then(crate::testing::fresh_key);
     let mut req = Governed {
         principal: &p,
         client: ClientRef::Modern,
@@ -47,6 +48,7 @@ async fn decide(
         requested,
         arguments: args,
         live,
+        idempotency_key: key.as_deref(),
         now_ms: st.clock.now_ms(),
         started: st.clock.instant(),
         cid: "cid-1",

@@ -9,6 +9,7 @@ use crate::{ReplayStore, Reservation, StoreError};
 /// One reservation: held until `expires_ms`, with its result once completed.
 pub(super) struct Held {
     expires_ms: i64,
+    fingerprint: String,
     result: Option<Vec<u8>>,
 }
 
@@ -17,24 +18,36 @@ impl ReplayStore for MemoryStore {
     async fn reserve(
         &self,
         key: &str,
+        fingerprint: &str,
         expires_ms: i64,
         now_ms: i64,
     ) -> Result<Reservation, StoreError> {
         let mut all = self.lock(&self.replay)?;
         if let Some(h) = all.get(key)
-            && let Some(outcome) = held(h.expires_ms, h.result.clone(), now_ms)
+            && let Some(outcome) = held(
+                h.expires_ms,
+                h.fingerprint.clone(),
+                h.result.clone(),
+                now_ms,
+            )
         {
             return Ok(outcome);
         }
         let fresh = Held {
             expires_ms,
+            fingerprint: fingerprint.to_string(),
             result: None,
         };
         all.insert(key.to_string(), fresh);
         Ok(Reservation::Reserved)
     }
 
-    async fn complete(&self, key: &str, result: Vec<u8>) -> Result<(), StoreError> {
+    async fn complete(
+        &self,
+        key: &str,
+        result: Vec<u8>,
+        keep_until_ms: i64,
+    ) -> Result<(), StoreError> {
         let mut all = self.lock(&self.replay)?;
         let h = all
             .get_mut(key)
@@ -45,6 +58,7 @@ impl ReplayStore for MemoryStore {
             )));
         }
         h.result = Some(result);
+        h.expires_ms = keep_until_ms;
         Ok(())
     }
 

@@ -12,27 +12,35 @@ use crate::{ReplayStore, Reservation, StoreError};
 pub(super) fn reserve(
     tx: &Transaction<'_>,
     key: &str,
+    fingerprint: &str,
     expires_ms: i64,
     now_ms: i64,
 ) -> Result<Reservation, StoreError> {
-    let found: Option<(i64, Option<Vec<u8>>)> = tx
+    let found: Option<(i64, String, Option<Vec<u8>>)> = tx
         .query_row(
-            "SELECT expires_ms, result FROM replay WHERE key = ?1",
+            "SELECT expires_ms, fingerprint, result FROM replay WHERE key = ?1",
             [key],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
-    if let Some(outcome) = found.and_then(|(expires, result)| held(expires, result, now_ms)) {
+    if let Some(outcome) = found.and_then(|(expires, fp, result)| held(expires, fp, result, now_ms))
+    {
         return Ok(outcome);
     }
     tx.execute(
-        "INSERT OR REPLACE INTO replay(key, expires_ms, result) VALUES (?1, ?2, NULL)",
-        params![key, expires_ms],
+        "INSERT OR REPLACE INTO replay(key, expires_ms, result, fingerprint)
+         VALUES (?1, ?2, NULL, ?3)",
+        params![key, expires_ms, fingerprint],
     )?;
     Ok(Reservation::Reserved)
 }
 
-pub(super) fn complete(tx: &Transaction<'_>, key: &str, result: &[u8]) -> Result<(), StoreError> {
+pub(super) fn complete(
+    tx: &Transaction<'_>,
+    key: &str,
+    result: &[u8],
+    keep_until_ms: i64,
+) -> Result<(), StoreError> {
     let done: Option<bool> = tx
         .query_row(
             "SELECT result IS NOT NULL FROM replay WHERE key = ?1",
@@ -47,8 +55,8 @@ pub(super) fn complete(tx: &Transaction<'_>, key: &str, result: &[u8]) -> Result
         ))),
         Some(false) => {
             tx.execute(
-                "UPDATE replay SET result = ?2 WHERE key = ?1",
-                params![key, result],
+                "UPDATE replay SET result = ?2, expires_ms = ?3 WHERE key = ?1",
+                params![key, result, keep_until_ms],
             )?;
             Ok(())
         }
@@ -72,17 +80,24 @@ impl ReplayStore for SqliteStore {
     async fn reserve(
         &self,
         key: &str,
+        fingerprint: &str,
         expires_ms: i64,
         now_ms: i64,
     ) -> Result<Reservation, StoreError> {
-        let key = key.to_string();
+        let key = (key.to_string(), fingerprint.to_string());
         self.call(|reply| Op::Reserve(key, expires_ms, now_ms, reply))
             .await
     }
 
-    async fn complete(&self, key: &str, result: Vec<u8>) -> Result<(), StoreError> {
+    async fn complete(
+        &self,
+        key: &str,
+        result: Vec<u8>,
+        keep_until_ms: i64,
+    ) -> Result<(), StoreError> {
         let key = key.to_string();
-        self.call(|reply| Op::Complete(key, result, reply)).await
+        self.call(|reply| Op::Complete(key, result, keep_until_ms, reply))
+            .await
     }
 
     async fn release(&self, key: &str) -> Result<(), StoreError> {

@@ -105,8 +105,14 @@ CREATE TABLE IF NOT EXISTS switch_changes (
 CREATE INDEX IF NOT EXISTS switch_changes_unrecorded ON switch_changes(recorded, id);
 ";
 
+/// A replay reservation keeps the fingerprint of what reserved it (an idempotency key's
+/// request digest), so a different request under the same key is told apart from a retry.
+pub(crate) const V5: &str = "
+ALTER TABLE replay ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';
+";
+
 /// Each version's DDL, in order: a database at version `v` runs the steps from `v` on.
-const STEPS: [&str; 4] = [V1, V2, V3, V4];
+const STEPS: [&str; 5] = [V1, V2, V3, V4, V5];
 const _: () = assert!(STEPS.len() == SCHEMA_VERSION as usize);
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

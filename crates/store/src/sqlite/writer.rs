@@ -32,8 +32,9 @@ pub(crate) enum Op {
     CreateApproval(Box<Approval>, Reply<()>),
     DecideApproval(Decide, Reply<Approval>),
     ConsumeApproval(String, Box<ApprovalBinding>, i64, Reply<Consumption>),
-    Reserve(String, i64, i64, Reply<Reservation>),
-    Complete(String, Vec<u8>, Reply<()>),
+    /// (key, fingerprint), expires, now.
+    Reserve((String, String), i64, i64, Reply<Reservation>),
+    Complete(String, Vec<u8>, i64, Reply<()>),
     Release(String, Reply<()>),
     PurgeExpired(i64, Reply<u64>),
     AddUsage(UsageChange, u64, Reply<QuotaOutcome>),
@@ -310,12 +311,13 @@ impl Writer {
             Op::ConsumeApproval(id, binding, at_ms, reply) => {
                 self.transact(reply, |tx| approvals::consume(tx, &id, &binding, at_ms))
             }
-            Op::Reserve(key, expires_ms, now_ms, reply) => {
-                self.transact(reply, |tx| replay::reserve(tx, &key, expires_ms, now_ms))
-            }
-            Op::Complete(key, result, reply) => {
-                self.transact(reply, |tx| replay::complete(tx, &key, &result))
-            }
+            Op::Reserve((key, fingerprint), expires_ms, now_ms, reply) => self
+                .transact(reply, |tx| {
+                    replay::reserve(tx, &key, &fingerprint, expires_ms, now_ms)
+                }),
+            Op::Complete(key, result, keep_until_ms, reply) => self.transact(reply, |tx| {
+                replay::complete(tx, &key, &result, keep_until_ms)
+            }),
             Op::Release(key, reply) => self.transact(reply, |tx| replay::release(tx, &key)),
             Op::PurgeExpired(now_ms, reply) => {
                 self.transact(reply, |tx| replay::purge_expired(tx, now_ms))

@@ -63,8 +63,8 @@ pub async fn after_close_every_call_is_closed<B: Backend>(s: Arc<B>) {
         s.consume_approval("x", &binding("t"), 3).await,
     );
     closed("pending_approvals", s.pending_approvals(None, 1).await);
-    closed("reserve", s.reserve("r", 10, 1).await);
-    closed("complete", s.complete("r", vec![1]).await);
+    closed("reserve", s.reserve("r", "fp", 10, 1).await);
+    closed("complete", s.complete("r", vec![1], 10).await);
     closed("release", s.release("r").await);
     closed("purge_expired", s.purge_expired(1).await);
     let spec = RateSpec {

@@ -73,6 +73,7 @@ macro_rules! contract_suite {
                 release_frees_a_reservation_that_did_not_complete,
                 an_expired_reservation_can_be_taken_again,
                 purge_forgets_expired_reservations_and_counts_them,
+                a_result_is_kept_as_long_as_completion_says_with_its_fingerprint,
             }
             limits {
                 gcra_allows_a_burst_then_limits_with_the_exact_wait,

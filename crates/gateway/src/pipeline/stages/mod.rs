@@ -1,12 +1,18 @@
 //! The stages, one module each, and their registration: [`standard`] is the one ordered list
 //! the gateway runs. DESIGN.md's order: resolve/pin → kill switch → replay/idempotency →
-//! argument schema → policy → flow → approval → dry-run → limits; rate limits run before the
-//! dry-run answer (a preview costs a ledger record too), quotas will run after it. A new stage is one module
-//! here and one line in `standard`, in its place in that order.
+//! argument schema → policy → flow → approval → dry-run → limits, with two changes: rate
+//! limits run before the dry-run answer (a preview costs a ledger record too), and idempotency
+//! runs after policy and the dry-run answer, so that a stored outcome is replayed only to a
+//! caller still allowed the call, and only for live calls (a preview runs nothing). Quotas,
+//! breakers and concurrency come after it: a replay spends none of them. A new stage is one
+//! module here and one line in `standard`, in its place in that order.
 
+mod arguments;
 mod breaker;
 mod concurrency;
 mod dry_run;
+mod duplicates;
+pub mod idempotency;
 mod kill_switch;
 mod policy;
 mod quota;
@@ -15,9 +21,12 @@ mod resolve;
 
 use std::sync::Arc;
 
+pub use arguments::Arguments;
 pub use breaker::{Breaker, Circuits};
 pub use concurrency::{Concurrency, HeldSlot, ToolSlots};
 pub use dry_run::{DryRun, PREVIEW_META};
+pub use duplicates::Duplicates;
+pub use idempotency::Idempotency;
 pub use kill_switch::KillSwitch;
 pub use policy::{Authorize, permits};
 pub use quota::{Quota, quota_status};
@@ -31,9 +40,12 @@ pub fn standard() -> Vec<Arc<dyn Stage>> {
     vec![
         Arc::new(Resolve),
         Arc::new(KillSwitch),
+        Arc::new(Arguments),
         Arc::new(Authorize),
         Arc::new(RateLimit),
         Arc::new(DryRun),
+        Arc::new(Idempotency),
+        Arc::new(Duplicates),
         Arc::new(Breaker),
         Arc::new(Quota),
         Arc::new(Concurrency),
@@ -52,9 +64,12 @@ mod tests {
             [
                 "resolve",
                 "kill_switch",
+                "arguments",
                 "policy",
                 "rate_limit",
                 "dry_run",
+                "idempotency",
+                "duplicates",
                 "breaker",
                 "quota",
                 "concurrency"

@@ -41,7 +41,7 @@ async fn quotas_approvals_reservations_and_controls_survive_a_reopen() {
             .decide_approval("ap", true, "admin", Some("ok".into()), 2)
             .await
             .unwrap();
-        store.reserve("nonce", 100, 1).await.unwrap();
+        store.reserve("nonce", "fp", 100, 1).await.unwrap();
         store
             .set_switch(KillSwitch {
                 scope: SwitchScope::Global,
@@ -70,8 +70,10 @@ async fn quotas_approvals_reservations_and_controls_survive_a_reopen() {
         Consumption::Consumed(_)
     ));
     assert_eq!(
-        store.reserve("nonce", 100, 2).await.unwrap(),
-        Reservation::InFlight
+        store.reserve("nonce", "other", 100, 2).await.unwrap(),
+        Reservation::InFlight {
+            fingerprint: "fp".into()
+        }
     );
     assert_eq!(store.switches().await.unwrap().len(), 1);
     assert_eq!(store.controls_version().await.unwrap(), 1);

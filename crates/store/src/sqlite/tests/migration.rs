@@ -1,7 +1,9 @@
 //! A database written by an older schema opens, migrates in place and keeps its content.
 
 use super::*;
-use crate::{ApprovalStore, ControlStore, LimitStore, QuotaOutcome, SCHEMA_VERSION};
+use crate::{
+    ApprovalStore, ControlStore, LimitStore, QuotaOutcome, ReplayStore, Reservation, SCHEMA_VERSION,
+};
 
 #[tokio::test]
 async fn a_version_2_database_migrates_in_place() {
@@ -37,5 +39,42 @@ async fn a_version_2_database_migrates_in_place() {
     // Opening again at the current version changes nothing.
     let store = open(&dir);
     assert_eq!(store.usage("q", 0).await.unwrap(), 2);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_version_4_reservation_keeps_holding_after_the_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.db");
+    let conn = Connection::open(&path).unwrap();
+    for ddl in [schema::V1, schema::V2, schema::V3, schema::V4] {
+        conn.execute_batch(ddl).unwrap();
+    }
+    conn.pragma_update(None, "user_version", 4).unwrap();
+    conn.execute(
+        "INSERT INTO replay(key, expires_ms, result) VALUES ('n', 100, NULL), ('d', 100, x'01')",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = open(&dir);
+    assert_eq!(
+        store.reserve("n", "fp", 200, 1).await.unwrap(),
+        Reservation::InFlight {
+            fingerprint: String::new()
+        }
+    );
+    assert_eq!(
+        store.reserve("d", "fp", 200, 1).await.unwrap(),
+        Reservation::Completed {
+            fingerprint: String::new(),
+            result: vec![1]
+        }
+    );
+    assert_eq!(
+        store.reserve("new", "fp", 200, 1).await.unwrap(),
+        Reservation::Reserved
+    );
     store.close().await;
 }
