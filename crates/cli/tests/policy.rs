@@ -98,6 +98,12 @@ async fn a_write_is_dry_run_by_default_and_forwards_nothing() {
     assert_eq!(sc["arguments"], args);
     assert_eq!(sc["wouldForwardTo"]["tool"], "notes_write");
     assert_eq!(sc["liveCallWouldBeAllowed"], true);
+    assert_eq!(sc["liveCallNeedsIdempotencyKey"], true);
+    assert!(
+        text_of(&r.body).contains("idempotency key"),
+        "the preview says how to run it: {:?}",
+        r.body
+    );
     let read = call(
         &gw.url,
         &agent,

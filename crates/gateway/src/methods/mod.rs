@@ -202,7 +202,7 @@ pub fn capabilities() -> Value {
     })
 }
 
-pub const INSTRUCTIONS: &str = "Tools and prompts are namespaced as <upstream>.<name>. Write and destructive tools run as dry-run unless you set _meta.dry_run = false and policy allows it.";
+pub const INSTRUCTIONS: &str = "Tools and prompts are namespaced as <upstream>.<name>. Write and destructive tools run as dry-run unless you set _meta.dry_run = false and policy allows it; a live write or destructive call also needs an idempotency key (_meta[\"io.portcullis/idempotencyKey\"] or the Idempotency-Key header), which you reuse when you retry it.";
 
 /// `server/discover` (2026-07-28): the revisions and capabilities the gateway offers.
 pub fn discover(_st: &AppState) -> Value {

@@ -46,6 +46,7 @@ impl Stage for DryRun {
             class,
             req.arguments,
             live_allowed,
+            st.config.idempotency.require_for.contains(&class) && req.idempotency_key.is_none(),
             req.cid,
         )))
     }
@@ -55,16 +56,28 @@ impl Stage for DryRun {
 pub const PREVIEW_META: &str = "io.portcullis/dryRun";
 
 /// The preview a dry-run returns instead of forwarding.
-fn preview(e: &ToolEntry, class: ToolClass, args: &Value, live_allowed: bool, cid: &str) -> Value {
+fn preview(
+    e: &ToolEntry,
+    class: ToolClass,
+    args: &Value,
+    live_allowed: bool,
+    needs_key: bool,
+    cid: &str,
+) -> Value {
     let needs = match class {
         ToolClass::Destructive => "policy.mode = \"enforce\" and a role with allow_destructive",
         _ => "policy.mode = \"enforce\" and a role with allow_write",
+    };
+    let key = if needs_key {
+        " and an idempotency key (_meta[\"io.portcullis/idempotencyKey\"] or the Idempotency-Key header)"
+    } else {
+        ""
     };
     json!({
         "content": [{
             "type": "text",
             "text": format!(
-                "DRY RUN: '{}' ({} tool) was not executed. To execute it, resend with _meta.dry_run = false; that needs {}.",
+                "DRY RUN: '{}' ({} tool) was not executed. To execute it, resend with _meta.dry_run = false{key}; that needs {}.",
                 e.name, class.as_str(), needs
             ),
         }],
@@ -78,6 +91,7 @@ fn preview(e: &ToolEntry, class: ToolClass, args: &Value, live_allowed: bool, ci
                 "arguments": args,
                 "wouldForwardTo": { "upstream": e.upstream, "tool": e.upstream_tool },
                 "liveCallWouldBeAllowed": live_allowed,
+                "liveCallNeedsIdempotencyKey": needs_key,
                 "correlationId": cid,
             },
         },
