@@ -178,6 +178,18 @@ async fn a_call_past_the_rate_limit_is_refused_with_the_wait() {
         "one cell every 30 s: {wait}"
     );
     assert_eq!(data["limit"], "tool demo.echo 2/m burst 2");
+    // The IETF headers ride on the HTTP response that carries the JSON-RPC refusal.
+    let header = |name: &str| r.headers[name].to_str().unwrap().to_string();
+    let secs = wait.div_ceil(1000);
+    assert_eq!(header("retry-after"), secs.to_string());
+    assert_eq!(
+        header("ratelimit-policy"),
+        "\"tool demo.echo 2/m burst 2\";q=2;w=60"
+    );
+    assert_eq!(
+        header("ratelimit"),
+        format!("\"tool demo.echo 2/m burst 2\";r=0;t={secs}")
+    );
     let other = call(&gw.url, &key, &sid, "demo.notes_read", json!({}), None).await;
     assert!(other.error_code().is_none(), "{:?}", other.body);
     let denial = wait_for_record(&gw.db_path(), "the refusal", |r| {
@@ -326,6 +338,14 @@ async fn a_client_address_past_its_rate_is_refused_before_identity() {
         .unwrap();
     assert!((1..=15).contains(&wait), "one cell every 15 s: {wait}");
     assert_eq!(over.body["limit"], "client 127.0.0.1 4/m burst 4");
+    assert_eq!(
+        over.headers["ratelimit-policy"],
+        "\"client 127.0.0.1 4/m burst 4\";q=4;w=60"
+    );
+    assert_eq!(
+        over.headers["ratelimit"].to_str().unwrap(),
+        format!("\"client 127.0.0.1 4/m burst 4\";r=0;t={wait}")
+    );
     let refusals = ledger_now(&gw.db_path())
         .iter()
         .filter(|r| r["code"] == "invalid_credentials")

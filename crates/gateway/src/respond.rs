@@ -127,20 +127,46 @@ pub fn http_error(f: &Failure, correlation_id: &str) -> Response {
         resp.headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
-    // A refusal that says when to retry says it in the standard header too (whole seconds,
-    // rounded up).
-    let wait_ms = f
-        .data
-        .as_ref()
-        .and_then(|d| d.get("retryAfterMs"))
-        .and_then(Value::as_u64);
-    if let Some(ms) = wait_ms {
-        resp.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(ms.div_ceil(1000).max(1)),
-        );
-    }
+    limit_headers(f, resp.headers_mut());
     resp
+}
+
+/// The standard headers of a refusal that says when to retry: `Retry-After` (whole seconds,
+/// rounded up), and for a rate limit the IETF `RateLimit-Policy` (the bucket: `q` calls at
+/// once, refilled over `w` seconds) and `RateLimit` (`r` calls left, `t` seconds until one
+/// is). On HTTP errors and on HTTP responses that carry a JSON-RPC refusal alike.
+pub fn limit_headers(f: &Failure, h: &mut axum::http::HeaderMap) {
+    let Some(data) = f.data.as_ref() else {
+        return;
+    };
+    let Some(ms) = data.get("retryAfterMs").and_then(Value::as_u64) else {
+        return;
+    };
+    let secs = ms.div_ceil(1000).max(1);
+    h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    let burst = data.get("burst").and_then(Value::as_u64);
+    let window = data.get("windowMs").and_then(Value::as_u64);
+    let name = data.get("limit").and_then(Value::as_str);
+    if let (ErrorCode::RateLimited, Some(q), Some(w), Some(name)) = (f.code, burst, window, name) {
+        // A structured-field string: printable ASCII without `"` or `\`.
+        let name: String = name
+            .chars()
+            .map(|c| match c {
+                ' '..='~' if c != '"' && c != '\\' => c,
+                _ => '_',
+            })
+            .collect();
+        let w = w.div_ceil(1000).max(1);
+        let policy = format!("\"{name}\";q={q};w={w}");
+        let state = format!("\"{name}\";r=0;t={secs}");
+        if let (Ok(p), Ok(s)) = (
+            HeaderValue::from_str(&policy),
+            HeaderValue::from_str(&state),
+        ) {
+            h.insert("ratelimit-policy", p);
+            h.insert("ratelimit", s);
+        }
+    }
 }
 
 /// A JSON-RPC error response value (sent with HTTP 200 inside a well-formed exchange).
@@ -230,6 +256,35 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rate_limit_headers_are_structured_fields_even_for_hostile_names() {
+        let limited = |name: &str| {
+            Failure::new(ErrorCode::RateLimited, "slow down")
+                .with("retryAfterMs", serde_json::json!(1500))
+                .with("limit", serde_json::json!(name))
+                .with("burst", serde_json::json!(40))
+                .with("windowMs", serde_json::json!(2001))
+        };
+        let mut h = axum::http::HeaderMap::new();
+        limit_headers(&limited("tenant * 20/s burst 40"), &mut h);
+        assert_eq!(h["retry-after"], "2");
+        assert_eq!(h["ratelimit-policy"], "\"tenant * 20/s burst 40\";q=40;w=3");
+        assert_eq!(h["ratelimit"], "\"tenant * 20/s burst 40\";r=0;t=2");
+        let mut h = axum::http::HeaderMap::new();
+        limit_headers(&limited("a\"b\\c\u{e9}\n"), &mut h);
+        assert_eq!(h["ratelimit-policy"], "\"a_b_c__\";q=40;w=3");
+        // Other refusals with a wait get Retry-After only; without a wait, nothing.
+        let mut h = axum::http::HeaderMap::new();
+        let open = Failure::new(ErrorCode::CircuitOpen, "open")
+            .with("retryAfterMs", serde_json::json!(10));
+        limit_headers(&open, &mut h);
+        assert_eq!(h["retry-after"], "1");
+        assert!(h.get("ratelimit").is_none());
+        let mut h = axum::http::HeaderMap::new();
+        limit_headers(&Failure::new(ErrorCode::RateLimited, "no data"), &mut h);
+        assert!(h.is_empty());
+    }
 
     async fn body_json(resp: Response) -> Value {
         let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)

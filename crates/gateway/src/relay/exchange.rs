@@ -134,6 +134,10 @@ impl Exchange {
         self.answered = true;
         let status = self.status(&result);
         let refused = result.as_ref().err().map(|f| respond::ErrorAnswer(f.code));
+        let mut limits = axum::http::HeaderMap::new();
+        if let Err(f) = &result {
+            respond::limit_headers(f, &mut limits);
+        }
         let msg = self.message(result);
         let mut resp = if !self.accepts_json && self.accepts_sse {
             respond::sse_ok(&msg, &self.cid)
@@ -142,6 +146,7 @@ impl Exchange {
             *resp.status_mut() = status;
             resp
         };
+        resp.headers_mut().extend(limits);
         if let Some(tag) = refused {
             resp.extensions_mut().insert(tag);
         }

@@ -116,16 +116,24 @@ pub async fn take(
     else {
         return Ok(None);
     };
-    let label = applied
-        .get(index)
-        .map(|(r, _)| r.label().to_string())
-        .unwrap_or_default();
+    let Some((rule, _)) = applied.get(index) else {
+        return Err(Failure::new(
+            ErrorCode::InternalError,
+            "the rate limits named a bucket that was not asked for",
+        ));
+    };
+    let label = rule.label().to_string();
     let refusal = Failure::new(
         ErrorCode::RateLimited,
         format!("rate limit '{label}' reached{suffix}; retry in {retry_after_ms} ms"),
     )
     .with("retryAfterMs", json!(retry_after_ms))
-    .with("limit", json!(label));
+    .with("limit", json!(label))
+    .with("burst", json!(rule.burst))
+    .with(
+        "windowMs",
+        json!((u64::from(rule.burst) * rule.interval_us).div_ceil(1000)),
+    );
     Ok(Some((label, refusal)))
 }
 
