@@ -352,3 +352,124 @@ async fn a_client_address_past_its_rate_is_refused_before_identity() {
         .count();
     assert_eq!(refusals, 1, "the limited request never reached identity");
 }
+
+/// A live note write with a fresh idempotency key.
+async fn live_write(gw: &Gateway, key: &str, sid: &str, n: u32) -> Reply {
+    call(
+        &gw.url,
+        key,
+        sid,
+        "demo.notes_write",
+        json!({"key": "k", "text": "v"}),
+        Some(json!({"dry_run": false, "io.portcullis/idempotencyKey": format!("w-{n}")})),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn degrade_puts_a_tenant_in_read_only_mode_and_restore_lifts_it() {
+    let gw = Gateway::start(&demo_config("enforce", ""));
+    let (_, key) = gw.key("agent", &[]);
+    let sid = initialize(&gw.url, &key).await;
+    assert!(live_write(&gw, &key, &sid, 0).await.error_code().is_none());
+
+    // Another tenant's mode leaves t1 alone.
+    ok(&controls(
+        &gw,
+        &["degrade", "--read-only", "--tenant", "t2"],
+    ));
+    ok(&controls(
+        &gw,
+        &[
+            "degrade",
+            "--read-only",
+            "--tenant",
+            "t1",
+            "--reason",
+            "incident 42",
+        ],
+    ));
+    let mut n = 1;
+    let refused = wait_for_async("read-only mode", Duration::from_secs(5), || {
+        n += 1;
+        let n = n;
+        let (gw, key, sid) = (&gw, &key, &sid);
+        async move {
+            let r = live_write(gw, key, sid, n).await;
+            (r.error_code() == Some("read_only_mode")).then_some(r)
+        }
+    })
+    .await;
+    let reason = refused.body["error"]["data"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("read_only:t1") && reason.contains("incident 42"),
+        "{reason}"
+    );
+    assert!(
+        echo(&gw, &key, &sid).await.error_code().is_none(),
+        "reads go on"
+    );
+    let preview = call(
+        &gw.url,
+        &key,
+        &sid,
+        "demo.notes_write",
+        json!({"key": "k", "text": "v"}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        preview.body["result"]["isError"], true,
+        "a preview still runs"
+    );
+    let status = api_status(&gw, &key).await;
+    let scopes: Vec<&str> = status["switches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["scope"].as_str().unwrap())
+        .collect();
+    assert_eq!(scopes, ["read_only:t1", "read_only:t2"]);
+
+    ok(&controls(
+        &gw,
+        &["restore", "--read-only", "--tenant", "t1"],
+    ));
+    wait_for_async("writes to run again", Duration::from_secs(5), || {
+        n += 1;
+        let n = n;
+        let (gw, key, sid) = (&gw, &key, &sid);
+        async move {
+            live_write(gw, key, sid, n)
+                .await
+                .error_code()
+                .is_none()
+                .then_some(())
+        }
+    })
+    .await;
+    let db = gw.db_path();
+    let degrade = wait_for_record(&db, "the degrade record", |r| {
+        r["method"] == "controls/degrade" && r["tenant"] == "t1"
+    })
+    .await;
+    assert_eq!(degrade["facts"]["scope"], "read_only:t1");
+    assert_eq!(degrade["facts"]["reason"], "incident 42");
+    wait_for_record(&db, "the restore record", |r| {
+        r["method"] == "controls/restore"
+    })
+    .await;
+    // The mode must be named, a bad tenant is refused, and lifting what is not set fails.
+    assert_eq!(controls(&gw, &["degrade"]).status.code(), Some(64));
+    assert_eq!(
+        controls(&gw, &["degrade", "--read-only", "--tenant", "bad tenant"])
+            .status
+            .code(),
+        Some(64)
+    );
+    assert!(
+        !controls(&gw, &["restore", "--read-only", "--tenant", "t1"])
+            .status
+            .success()
+    );
+}

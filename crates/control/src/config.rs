@@ -116,6 +116,10 @@ pub struct BreakerConfig {
     pub cool_down: Duration,
     /// Calls let through at once while half-open.
     pub probes: u32,
+    /// Each upstream has a circuit too, fed by the calls of all its tools.
+    pub upstreams: bool,
+    /// This many circuits open at once put the whole gateway in read-only mode.
+    pub degrade_when_open: Option<u32>,
 }
 
 #[derive(Debug, Clone)]

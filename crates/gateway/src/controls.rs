@@ -46,6 +46,13 @@ impl Engaged {
         self.by_scope.len()
     }
 
+    /// The engaged switches, by scope key.
+    pub fn list(&self) -> Vec<&KillSwitch> {
+        let mut all: Vec<&KillSwitch> = self.by_scope.values().collect();
+        all.sort_by_key(|s| s.scope.key());
+        all
+    }
+
     pub fn is_empty(&self) -> bool {
         self.by_scope.is_empty()
     }
@@ -163,11 +170,11 @@ async fn record_changes(st: &AppState) -> Result<(), StoreError> {
 }
 
 /// The ledger record of one switch change: kind `control`, method `controls/kill` or
-/// `controls/revive`, the actor as agent and credential, the tenant the switch concerns (empty
+/// `controls/revive` (`controls/degrade` or `controls/restore` for read-only mode), the actor as agent and credential, the tenant the switch concerns (empty
 /// for the others), and the scope, reason and time of the change as facts.
 pub fn control_record(s: &KillSwitch, now_ms: i64) -> Record {
     let tenant = match &s.scope {
-        SwitchScope::Tenant(t) => t.clone(),
+        SwitchScope::Tenant(t) | SwitchScope::ReadOnly(Some(t)) => t.clone(),
         SwitchScope::Agent(a) => a
             .split_once('/')
             .map(|(t, _)| t.to_string())
@@ -178,10 +185,11 @@ pub fn control_record(s: &KillSwitch, now_ms: i64) -> Record {
     facts.insert("scope".to_string(), s.scope.key());
     facts.insert("reason".to_string(), s.reason.clone());
     facts.insert("set_ms".to_string(), s.updated_ms.to_string());
-    let method = if s.engaged {
-        "controls/kill"
-    } else {
-        "controls/revive"
+    let method = match (&s.scope, s.engaged) {
+        (SwitchScope::ReadOnly(_), true) => "controls/degrade",
+        (SwitchScope::ReadOnly(_), false) => "controls/restore",
+        (_, true) => "controls/kill",
+        (_, false) => "controls/revive",
     };
     operator_record(method, tenant, &s.actor, None, facts, now_ms)
 }

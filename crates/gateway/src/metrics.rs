@@ -44,6 +44,12 @@ pub struct TargetResultLabels {
     pub code: String,
 }
 
+/// One circuit breaker: `tool:<name>` or `upstream:<name>`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BreakerLabels {
+    pub scope: String,
+}
+
 /// The content type of the OpenMetrics text `encode` writes.
 pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -71,6 +77,7 @@ pub struct Metrics {
     pub requests_shed: Counter,
     pub checkpoint_size: Gauge,
     pub checkpoint_failures: Counter,
+    pub breaker_state: Family<BreakerLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -102,7 +109,13 @@ impl Metrics {
             requests_shed: Counter::default(),
             checkpoint_size: Gauge::default(),
             checkpoint_failures: Counter::default(),
+            breaker_state: Family::default(),
         };
+        registry.register(
+            "breaker_state",
+            "Circuit breakers that have left the closed state: 0 closed, 1 half-open, 2 open",
+            m.breaker_state.clone(),
+        );
         registry.register(
             "jsonrpc_requests",
             "JSON-RPC requests by method",

@@ -155,6 +155,9 @@ pub async fn status(State(st): State<Arc<AppState>>, req: Request<Body>) -> Resp
         "sessions": st.sessions.len(),
         "quotas": quotas,
         "breakers": st.circuits.not_closed(),
+        "switches": st.controls.engaged().list().iter().map(|s| json!({
+            "scope": s.scope.key(), "reason": s.reason, "actor": s.actor, "sinceMs": s.updated_ms,
+        })).collect::<Vec<_>>(),
         "uptimeSeconds": (st.clock.instant() - st.started).as_secs(),
     });
     respond::json_ok(&body, &cid)

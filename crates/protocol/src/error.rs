@@ -343,7 +343,7 @@ impl ErrorCode {
                 "Your role does not allow this prompt or resource; ask an operator for a grant."
             }
             ReadOnlyMode => {
-                "The gateway is in read-only mode; writes run only as dry-run until an operator sets policy.mode = \"enforce\"."
+                "The gateway (or your tenant) is in read-only mode; writes run only as dry-run until an operator sets policy.mode = \"enforce\" or lifts the read-only switch."
             }
             WriteNotPermitted => {
                 "Your role lacks allow_write; the call can still be previewed as a dry-run."

@@ -22,6 +22,9 @@ pub enum SwitchScope {
     Upstream(String),
     /// Every call of one agent, named `<tenant>/<agent>`.
     Agent(String),
+    /// Not a stop but a mode: live write and destructive tool calls are refused
+    /// (`read_only_mode`) for everyone (`None`) or one tenant; reads and previews go on.
+    ReadOnly(Option<String>),
 }
 
 impl SwitchScope {
@@ -35,13 +38,17 @@ impl SwitchScope {
             SwitchScope::Tenant(n) => format!("tenant:{n}"),
             SwitchScope::Upstream(n) => format!("upstream:{n}"),
             SwitchScope::Agent(n) => format!("agent:{n}"),
+            SwitchScope::ReadOnly(None) => "read_only".into(),
+            SwitchScope::ReadOnly(Some(t)) => format!("read_only:{t}"),
         }
     }
 
     /// The inverse of [`SwitchScope::key`].
     pub fn parse(key: &str) -> Option<SwitchScope> {
-        if key == "global" {
-            return Some(SwitchScope::Global);
+        match key {
+            "global" => return Some(SwitchScope::Global),
+            "read_only" => return Some(SwitchScope::ReadOnly(None)),
+            _ => {}
         }
         let (kind, name) = key.split_once(':')?;
         if name.is_empty() {
@@ -53,6 +60,7 @@ impl SwitchScope {
             "tool" => SwitchScope::Tool(name),
             "tenant" => SwitchScope::Tenant(name),
             "upstream" => SwitchScope::Upstream(name),
+            "read_only" => SwitchScope::ReadOnly(Some(name)),
             "agent"
                 if name
                     .split_once('/')
@@ -149,4 +157,44 @@ pub trait ControlStore: Send + Sync + 'static {
     /// A number that grows with every change to switches or pins, so that a replica can poll
     /// one value to learn that it must reload them.
     async fn controls_version(&self) -> Result<u64, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scope_reads_back_from_its_key() {
+        for scope in [
+            SwitchScope::Global,
+            SwitchScope::Class("write".into()),
+            SwitchScope::Tool("demo.x".into()),
+            SwitchScope::Tenant("acme".into()),
+            SwitchScope::Upstream("files".into()),
+            SwitchScope::Agent("acme/bot".into()),
+            SwitchScope::ReadOnly(None),
+            SwitchScope::ReadOnly(Some("acme".into())),
+        ] {
+            assert_eq!(
+                SwitchScope::parse(&scope.key()),
+                Some(scope.clone()),
+                "{scope:?}"
+            );
+        }
+        assert_eq!(
+            SwitchScope::parse("read_only:acme").unwrap().key(),
+            "read_only:acme"
+        );
+        for bad in [
+            "",
+            "nope",
+            "read_only:",
+            "tool:",
+            "agent:acme",
+            "agent:/b",
+            "readonly",
+        ] {
+            assert_eq!(SwitchScope::parse(bad), None, "{bad}");
+        }
+    }
 }

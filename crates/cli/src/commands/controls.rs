@@ -1,6 +1,7 @@
-//! `controls list | kill | revive`: the kill switches, set in the store of a data directory. A
-//! running gateway on that store reads a change within a second, refuses what the switch
-//! covers with `killed`, and records the change in its ledger.
+//! `controls list | kill | revive | degrade | restore`: the kill switches and the read-only
+//! mode, set in the store of a data directory. A running gateway on that store reads a change
+//! within a second, refuses what a switch covers with `killed` (live writes in read-only mode
+//! with `read_only_mode`), and records the change in its ledger.
 
 use std::process::ExitCode;
 
@@ -24,6 +25,27 @@ pub enum ControlsCommand {
     Kill(SetArgs),
     /// Lift a kill switch.
     Revive(SetArgs),
+    /// Put the gateway, or one tenant, in read-only mode: live write and destructive tool
+    /// calls are refused with `read_only_mode`; reads and dry-run previews go on.
+    Degrade(ModeArgs),
+    /// Lift the read-only mode set by `degrade` (the gateway's, or one tenant's).
+    Restore(ModeArgs),
+}
+
+/// The read-only mode of the gateway or one tenant, why, and where the store is.
+#[derive(Args, Clone)]
+pub struct ModeArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The mode: read-only (the only one there is; required so the command says what it does).
+    #[arg(long, required = true)]
+    read_only: bool,
+    /// One tenant only (else the whole gateway).
+    #[arg(long, value_name = "TENANT")]
+    tenant: Option<String>,
+    /// Why, recorded in the ledger (and, for degrade, shown to refused callers).
+    #[arg(long, default_value = "no reason given")]
+    reason: String,
 }
 
 /// Which switch, why, and where the store is.
@@ -196,6 +218,8 @@ pub fn run(cmd: ControlsCommand) -> ExitCode {
             }
             ControlsCommand::Kill(a) => set(a, true).await,
             ControlsCommand::Revive(a) => set(a, false).await,
+            ControlsCommand::Degrade(a) => set_mode(a, true).await,
+            ControlsCommand::Restore(a) => set_mode(a, false).await,
         }
     })
 }
@@ -206,13 +230,33 @@ async fn set(args: SetArgs, engaged: bool) -> ExitCode {
         scope,
         reason,
     } = args;
-    let scope = match scope.scope() {
-        Ok(s) => s,
+    match scope.scope() {
+        Ok(scope) => apply(store, scope, reason, engaged).await,
         Err(why) => {
             eprintln!("error: {why}");
-            return ExitCode::from(EXIT_CONFIG);
+            ExitCode::from(EXIT_CONFIG)
         }
-    };
+    }
+}
+
+async fn set_mode(args: ModeArgs, engaged: bool) -> ExitCode {
+    let ModeArgs {
+        store,
+        read_only: _,
+        tenant,
+        reason,
+    } = args;
+    if let Some(t) = &tenant
+        && !valid_label(t)
+    {
+        eprintln!("error: --tenant must be a tenant (1-128 of A-Z a-z 0-9 _ - . @), not '{t}'");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    apply(store, SwitchScope::ReadOnly(tenant), reason, engaged).await
+}
+
+/// Engage or lift the switch `scope` in the store, saying what happened.
+async fn apply(store: StoreArgs, scope: SwitchScope, reason: String, engaged: bool) -> ExitCode {
     if reason.is_empty() || reason.len() > 1024 || reason.chars().any(char::is_control) {
         eprintln!("error: --reason must be 1 to 1024 characters without control characters");
         return ExitCode::from(EXIT_CONFIG);
@@ -240,19 +284,23 @@ async fn set(args: SetArgs, engaged: bool) -> ExitCode {
     .await;
     s.close().await;
     let key = scope.key();
+    let what = match scope {
+        SwitchScope::ReadOnly(_) => "read-only mode",
+        _ => "kill switch",
+    };
     match result {
         Ok(true) if engaged => {
             println!(
-                "kill switch '{key}' engaged; a gateway on this store refuses what it covers within a second and records the change"
+                "{what} '{key}' engaged; a gateway on this store refuses what it covers within a second and records the change"
             );
             ExitCode::SUCCESS
         }
         Ok(true) => {
-            println!("kill switch '{key}' lifted");
+            println!("{what} '{key}' lifted");
             ExitCode::SUCCESS
         }
         Ok(false) => {
-            eprintln!("error: the kill switch '{key}' is not engaged");
+            eprintln!("error: the {what} '{key}' is not engaged");
             ExitCode::FAILURE
         }
         Err(e) => {

@@ -48,6 +48,8 @@ pub(super) struct RawBreakers {
     pub failure_rate: Option<f64>,
     pub cool_down: Option<String>,
     pub probes: Option<u64>,
+    pub upstreams: Option<bool>,
+    pub degrade_when_open: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -201,6 +201,16 @@ fn breakers_are_off_without_their_section_and_bad_values_name_their_fields() {
         (b.window, b.min_calls, b.failure_rate, b.cool_down, b.probes),
         (Duration::from_secs(60), 10, 0.5, Duration::from_secs(30), 1)
     );
+    assert_eq!((b.upstreams, b.degrade_when_open), (false, None));
+    let b = load("[breakers]\nupstreams = true\ndegrade_when_open = 3\n")
+        .unwrap()
+        .breakers
+        .unwrap();
+    assert_eq!((b.upstreams, b.degrade_when_open), (true, Some(3)));
+    assert_eq!(
+        fields("[breakers]\ndegrade_when_open = 0\nupstreams = \"yes\"\n"),
+        vec!["breakers.upstreams", "breakers.degrade_when_open"]
+    );
     assert_eq!(
         fields(
             "[breakers]\nwindow = \"soon\"\nmin_calls = 0\nfailure_rate = 1.5\ncool_down = \"0s\"\nprobes = 0\ntrip = 1\n"

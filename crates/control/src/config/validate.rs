@@ -509,6 +509,15 @@ pub(super) fn validate(
             Duration::from_secs(3600),
         ),
         probes: e.count("breakers.probes", b.probes, 1, 1..=1_000) as u32,
+        upstreams: b.upstreams.unwrap_or(false),
+        degrade_when_open: b.degrade_when_open.map(|_| {
+            e.count(
+                "breakers.degrade_when_open",
+                b.degrade_when_open,
+                1,
+                1..=10_000,
+            ) as u32
+        }),
     });
     let mut limit_errors = Vec::new();
     let rate_limits = super::limits::rate_rules(&raw.limits.rate, &mut limit_errors);

@@ -126,8 +126,8 @@ pub struct Facts {
     pub quota_spent: Vec<QuotaSpent>,
     /// The concurrency slot this call holds until its outcome.
     pub slot: Option<crate::pipeline::stages::HeldSlot>,
-    /// The circuit breaker let this call through as a half-open probe.
-    pub breaker_probe: bool,
+    /// The circuits (scopes) that let this call through as a half-open probe.
+    pub breaker_probes: Vec<String>,
     /// The idempotency reservation this call holds (its store key), completed with the
     /// outcome or released if nothing was forwarded.
     pub idempotency: Option<String>,

@@ -1,10 +1,14 @@
-//! Circuit breaker, per tool (with `[breakers]` in the config). Closed, a tool's forwarded calls
-//! are remembered for `window`; once at least `min_calls` of them are there and the share that
-//! failed upstream (timeout, error, invalid answer, unavailable) reaches `failure_rate`, the
-//! circuit opens: calls are refused with `circuit_open` for `cool_down`. Then it is half-open:
-//! up to `probes` calls go through; the first answer decides — a success closes the circuit, a
-//! failure opens it again. Every transition is a `control` record in the ledger. A tool's own
-//! errors (`isError` results) are answers, not failures.
+//! Circuit breakers (with `[breakers]` in the config): one circuit per tool and, with
+//! `upstreams = true`, one per upstream fed by the calls of all its tools. Closed, a circuit
+//! remembers its forwarded calls for `window`; once at least `min_calls` of them are there and
+//! the share that failed upstream (timeout, error, invalid answer, unavailable) reaches
+//! `failure_rate`, it opens: calls are refused with `circuit_open` for `cool_down`. Then it is
+//! half-open: up to `probes` calls go through; the first answer decides — a success closes the
+//! circuit, a failure opens it again. A call goes through only if every circuit it passes is
+//! willing. Every transition is a `control` record in the ledger and moves the
+//! `portcullis_breaker_state` gauge; with `degrade_when_open = N`, the N-th circuit open at once
+//! puts the whole gateway in read-only mode (the `read_only` switch, set by `gateway`, lifted by
+//! an operator). A tool's own errors (`isError` results) are answers, not failures.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -12,8 +16,10 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use portcullis_ledger::Decision;
 use portcullis_protocol::ErrorCode;
+use portcullis_store::{KillSwitch, SwitchScope};
 use serde_json::json;
 
+use crate::metrics::BreakerLabels;
 use crate::pipeline::{Governed, GovernedMethod, Settlement, Stage, Step};
 use crate::respond::Failure;
 use crate::state::AppState;
@@ -35,6 +41,15 @@ impl State {
             State::HalfOpen { .. } => "half_open",
         }
     }
+
+    /// The gauge's value: 0 closed, 1 half-open, 2 open.
+    fn level(self) -> i64 {
+        match self {
+            State::Closed => 0,
+            State::HalfOpen { .. } => 1,
+            State::Open { .. } => 2,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -44,30 +59,66 @@ struct Circuit {
     calls: VecDeque<(i64, bool)>,
 }
 
-/// Every tool's circuit, made on its first call.
+impl Circuit {
+    fn new() -> Circuit {
+        Circuit {
+            state: State::Closed,
+            calls: VecDeque::new(),
+        }
+    }
+}
+
+/// Every circuit, by scope (`tool:<name>`, `upstream:<name>`), made on its first call.
 #[derive(Default)]
 pub struct Circuits {
-    by_tool: Mutex<HashMap<String, Circuit>>,
+    by_scope: Mutex<HashMap<String, Circuit>>,
 }
 
 impl Circuits {
-    /// The circuits that are not closed: tool, state, and until when an open one refuses.
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Circuit>> {
+        self.by_scope.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The circuits that are not closed: scope, tool or upstream, state, and until when an
+    /// open one refuses.
     pub fn not_closed(&self) -> Vec<serde_json::Value> {
-        let map = self.by_tool.lock().unwrap_or_else(|p| p.into_inner());
+        let map = self.lock();
         let mut out: Vec<serde_json::Value> = map
             .iter()
             .filter(|(_, c)| c.state != State::Closed)
-            .map(|(tool, c)| {
-                let mut v = json!({"tool": tool, "state": c.state.as_str()});
+            .map(|(scope, c)| {
+                let mut v = json!({"scope": scope, "state": c.state.as_str()});
+                if let Some((kind, name)) = scope.split_once(':') {
+                    v[kind] = json!(name);
+                }
                 if let State::Open { until_ms } = c.state {
                     v["untilMs"] = json!(until_ms);
                 }
                 v
             })
             .collect();
-        out.sort_by(|a, b| a["tool"].as_str().cmp(&b["tool"].as_str()));
+        out.sort_by(|a, b| a["scope"].as_str().cmp(&b["scope"].as_str()));
         out
     }
+
+    fn open_count(&self) -> usize {
+        self.lock()
+            .values()
+            .filter(|c| matches!(c.state, State::Open { .. }))
+            .count()
+    }
+}
+
+/// The circuits a call passes: its tool's, and its upstream's when upstreams have circuits.
+fn scopes(upstreams: bool, tool: Option<&str>, upstream: Option<&str>) -> Vec<String> {
+    let mut out = Vec::with_capacity(2);
+    if let Some(t) = tool {
+        out.push(format!("tool:{t}"));
+    }
+    if let (true, Some(u)) = (upstreams, upstream) {
+        out.push(format!("upstream:{u}"));
+    }
+    out
 }
 
 /// The outcomes that count as the upstream failing.
@@ -81,17 +132,26 @@ fn failed(outcome: &str) -> bool {
     )
 }
 
-/// Record a transition in the ledger (in the background: a settle hook cannot wait).
-fn record(st: &AppState, tool: &str, to: State, reason: String) {
-    tracing::warn!(tool = %tool, state = to.as_str(), %reason, "circuit breaker");
+/// Record a transition of the circuit `scope` in the ledger (in the background: a settle hook
+/// cannot wait) and in the metrics.
+fn record(st: &AppState, scope: &str, to: State, reason: String) {
+    tracing::warn!(scope = %scope, state = to.as_str(), %reason, "circuit breaker");
+    let labels = BreakerLabels {
+        scope: scope.to_string(),
+    };
+    st.metrics
+        .breaker_state
+        .get_or_create(&labels)
+        .set(to.level());
     let mut facts = std::collections::BTreeMap::new();
-    facts.insert("scope".to_string(), format!("tool:{tool}"));
+    facts.insert("scope".to_string(), scope.to_string());
     facts.insert("reason".to_string(), reason);
+    let tool = scope.strip_prefix("tool:").map(str::to_string);
     let rec = crate::controls::operator_record(
         &format!("breaker/{}", to.as_str()),
         String::new(),
         "gateway",
-        Some(tool.to_string()),
+        tool,
         facts,
         st.clock.now_ms(),
     );
@@ -99,6 +159,45 @@ fn record(st: &AppState, tool: &str, to: State, reason: String) {
     tokio::spawn(async move {
         if let Err(e) = ledger.append(rec).await {
             tracing::error!(error = %e, "a circuit breaker transition could not be recorded");
+        }
+    });
+}
+
+/// With `degrade_when_open`, put the gateway in read-only mode once that many circuits are
+/// open (unless it already is). The switch goes through the store like an operator's, so
+/// every process sharing it follows, and the controls watcher records it.
+fn degrade_if_needed(st: &AppState) {
+    let Some(limit) = st
+        .config
+        .breakers
+        .as_ref()
+        .and_then(|b| b.degrade_when_open)
+    else {
+        return;
+    };
+    let open = st.circuits.open_count();
+    let read_only = SwitchScope::ReadOnly(None);
+    if open < limit as usize
+        || st
+            .controls
+            .engaged()
+            .first(std::slice::from_ref(&read_only))
+            .is_some()
+    {
+        return;
+    }
+    let switch = KillSwitch {
+        scope: read_only,
+        engaged: true,
+        reason: format!("{open} circuits are open (breakers.degrade_when_open = {limit})"),
+        actor: "gateway".into(),
+        updated_ms: st.clock.now_ms(),
+    };
+    tracing::warn!(open, "circuits open: the gateway goes read-only");
+    let controls = st.stores.controls.clone();
+    tokio::spawn(async move {
+        if let Err(e) = controls.set_switch(switch).await {
+            tracing::error!(error = %e, "the read-only mode could not be set");
         }
     });
 }
@@ -116,128 +215,156 @@ impl Stage for Breaker {
         if req.method != GovernedMethod::ToolsCall {
             return Ok(Step::Continue);
         }
-        let Some(tool) = req.facts.resolved.as_ref().map(|r| r.item.clone()) else {
-            return Ok(Step::Continue);
-        };
+        let resolved = req.facts.resolved.as_ref();
+        let scopes = scopes(
+            cfg.upstreams,
+            resolved.map(|r| r.item.as_str()),
+            resolved.and_then(|r| r.upstream.as_deref()),
+        );
         let now = req.now_ms;
-        let mut map = st
-            .circuits
-            .by_tool
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let circuit = map.entry(tool.clone()).or_insert_with(|| Circuit {
-            state: State::Closed,
-            calls: VecDeque::new(),
-        });
-        let refuse = |why: String, retry_ms: Option<i64>| {
-            let mut f = Failure::new(ErrorCode::CircuitOpen, why);
-            if let Some(ms) = retry_ms {
-                f = f.with("retryAfterMs", json!(ms.max(0)));
-            }
-            Ok(Step::Deny(f))
-        };
-        match circuit.state {
-            State::Closed => Ok(Step::Continue),
-            State::Open { until_ms } if now < until_ms => {
-                req.facts.ledger.insert("breaker".into(), "open".into());
-                refuse(
-                    format!("the circuit of '{tool}' is open: its upstream kept failing"),
+        let mut map = st.circuits.lock();
+        // First whether every circuit lets the call through; only then take probe places.
+        for scope in &scopes {
+            let Some(c) = map.get(scope) else { continue };
+            let refusal = match c.state {
+                State::Open { until_ms } if now < until_ms => Some((
+                    "open",
+                    format!("the circuit '{scope}' is open: its upstream kept failing"),
                     Some(until_ms - now),
-                )
-            }
-            State::Open { .. } => {
-                circuit.state = State::HalfOpen { probes_out: 1 };
-                drop(map);
-                record(
-                    st,
-                    &tool,
-                    State::HalfOpen { probes_out: 1 },
-                    "cool-down over; probing".into(),
-                );
-                req.facts.breaker_probe = true;
-                Ok(Step::Continue)
-            }
-            State::HalfOpen { probes_out } if probes_out < cfg.probes => {
-                circuit.state = State::HalfOpen {
-                    probes_out: probes_out + 1,
-                };
-                req.facts.breaker_probe = true;
-                Ok(Step::Continue)
-            }
-            State::HalfOpen { .. } => {
-                req.facts
-                    .ledger
-                    .insert("breaker".into(), "half_open".into());
-                refuse(
-                    format!("the circuit of '{tool}' is half-open and its probes are in flight"),
+                )),
+                State::HalfOpen { probes_out } if probes_out >= cfg.probes => Some((
+                    "half_open",
+                    format!("the circuit '{scope}' is half-open and its probes are in flight"),
                     None,
-                )
+                )),
+                _ => None,
+            };
+            if let Some((state, why, retry_ms)) = refusal {
+                req.facts.ledger.insert("breaker".into(), state.into());
+                let mut f = Failure::new(ErrorCode::CircuitOpen, why);
+                if let Some(ms) = retry_ms {
+                    f = f.with("retryAfterMs", json!(ms.max(0)));
+                }
+                return Ok(Step::Deny(f));
             }
         }
+        let mut half_opened = Vec::new();
+        for scope in scopes {
+            let c = map.entry(scope.clone()).or_insert_with(Circuit::new);
+            match c.state {
+                State::Closed => continue,
+                State::Open { .. } => {
+                    c.state = State::HalfOpen { probes_out: 1 };
+                    half_opened.push(scope.clone());
+                }
+                State::HalfOpen { probes_out } => {
+                    c.state = State::HalfOpen {
+                        probes_out: probes_out + 1,
+                    };
+                }
+            }
+            req.facts.breaker_probes.push(scope);
+        }
+        drop(map);
+        for scope in half_opened {
+            record(
+                st,
+                &scope,
+                State::HalfOpen { probes_out: 1 },
+                "cool-down over; probing".into(),
+            );
+        }
+        Ok(Step::Continue)
     }
 
     fn settle(&self, st: &AppState, s: &Settlement) {
         let Some(cfg) = &st.config.breakers else {
             return;
         };
-        let Some(tool) = s.ctx.tool.clone() else {
-            return;
-        };
-        let forwarded = s.decision == Decision::Allow
-            && !matches!(s.outcome.as_str(), "not_forwarded" | "audit_unavailable");
-        let now = st.clock.now_ms();
-        let mut map = st
-            .circuits
-            .by_tool
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let Some(circuit) = map.get_mut(&tool) else {
-            return;
-        };
-        if !forwarded {
-            // A probe refused after the breaker let it through frees its place.
-            if let (true, State::HalfOpen { probes_out }) = (s.facts.breaker_probe, circuit.state) {
-                circuit.state = State::HalfOpen {
-                    probes_out: probes_out.saturating_sub(1),
-                };
-            }
+        if s.ctx.method != GovernedMethod::ToolsCall {
             return;
         }
-        let bad = failed(&s.outcome);
-        let until_ms = now + cfg.cool_down.as_millis() as i64;
-        let transition = match circuit.state {
-            State::HalfOpen { .. } if bad => {
-                circuit.state = State::Open { until_ms };
-                Some((circuit.state, format!("a probe failed ({})", s.outcome)))
-            }
-            State::HalfOpen { .. } => {
-                circuit.state = State::Closed;
-                circuit.calls.clear();
-                Some((State::Closed, "a probe succeeded".to_string()))
-            }
-            State::Open { .. } => None,
-            State::Closed => {
-                circuit.calls.push_back((now, bad));
-                let since = now - cfg.window.as_millis() as i64;
-                while circuit.calls.front().is_some_and(|(t, _)| *t < since) {
-                    circuit.calls.pop_front();
+        let forwarded = s.decision == Decision::Allow
+            && !matches!(
+                s.outcome.as_str(),
+                "not_forwarded" | "audit_unavailable" | "replayed"
+            );
+        let now = st.clock.now_ms();
+        let mut transitions = Vec::new();
+        let mut map = st.circuits.lock();
+        for scope in scopes(
+            cfg.upstreams,
+            s.ctx.item.as_deref(),
+            s.ctx.upstream.as_deref(),
+        ) {
+            let probe = s.facts.breaker_probes.contains(&scope);
+            let c = match map.get_mut(&scope) {
+                Some(c) => c,
+                None if forwarded => map.entry(scope.clone()).or_insert_with(Circuit::new),
+                None => continue,
+            };
+            if !forwarded {
+                // A probe refused after the breaker let it through frees its place.
+                if let (true, State::HalfOpen { probes_out }) = (probe, c.state) {
+                    c.state = State::HalfOpen {
+                        probes_out: probes_out.saturating_sub(1),
+                    };
                 }
-                let total = circuit.calls.len();
-                let failures = circuit.calls.iter().filter(|(_, f)| *f).count();
-                let opens = total >= cfg.min_calls as usize
-                    && failures as f64 >= cfg.failure_rate * total as f64;
-                opens.then(|| {
-                    circuit.state = State::Open { until_ms };
-                    (
-                        circuit.state,
-                        format!("{failures} of the last {total} calls failed upstream"),
-                    )
-                })
+                continue;
             }
-        };
+            if let Some(t) = settle_one(c, cfg, &s.outcome, now) {
+                transitions.push((scope, t));
+            }
+        }
         drop(map);
-        if let Some((to, why)) = transition {
-            record(st, &tool, to, why);
+        let mut opened = false;
+        for (scope, (to, why)) in transitions {
+            opened |= matches!(to, State::Open { .. });
+            record(st, &scope, to, why);
+        }
+        if opened {
+            degrade_if_needed(st);
+        }
+    }
+}
+
+/// Feed one forwarded call's `outcome` to circuit `c`: the transition it causes, if any.
+fn settle_one(
+    c: &mut Circuit,
+    cfg: &portcullis_control::BreakerConfig,
+    outcome: &str,
+    now: i64,
+) -> Option<(State, String)> {
+    let bad = failed(outcome);
+    let until_ms = now + cfg.cool_down.as_millis() as i64;
+    match c.state {
+        State::HalfOpen { .. } if bad => {
+            c.state = State::Open { until_ms };
+            Some((c.state, format!("a probe failed ({outcome})")))
+        }
+        State::HalfOpen { .. } => {
+            c.state = State::Closed;
+            c.calls.clear();
+            Some((State::Closed, "a probe succeeded".to_string()))
+        }
+        State::Open { .. } => None,
+        State::Closed => {
+            c.calls.push_back((now, bad));
+            let since = now - cfg.window.as_millis() as i64;
+            while c.calls.front().is_some_and(|(t, _)| *t < since) {
+                c.calls.pop_front();
+            }
+            let total = c.calls.len();
+            let failures = c.calls.iter().filter(|(_, f)| *f).count();
+            let opens = total >= cfg.min_calls as usize
+                && failures as f64 >= cfg.failure_rate * total as f64;
+            opens.then(|| {
+                c.state = State::Open { until_ms };
+                (
+                    c.state,
+                    format!("{failures} of the last {total} calls failed upstream"),
+                )
+            })
         }
     }
 }
@@ -259,17 +386,25 @@ mod tests {
     const BREAKERS: &str = "[breakers]\nwindow = \"60s\"\nmin_calls = 4\nfailure_rate = 0.5\ncool_down = \"30s\"\nprobes = 1\n";
 
     fn state() -> (Arc<AppState>, Fixture) {
-        let (st, fx) = testing::state_with(&format!("{CONFIG}\n{BREAKERS}"), Stores::of);
+        state_plus("")
+    }
+
+    fn state_plus(extra: &str) -> (Arc<AppState>, Fixture) {
+        let (st, fx) = testing::state_with(&format!("{CONFIG}\n{BREAKERS}{extra}"), Stores::of);
         (Arc::new(st), fx)
     }
 
     async fn decide(st: &Arc<AppState>) -> Decided {
+        decide_tool(st, "demo.read").await
+    }
+
+    async fn decide_tool(st: &Arc<AppState>, tool: &str) -> Decided {
         let p = principal_in("t1", "admin");
         testing::decide(
             st,
             &p,
             GovernedMethod::ToolsCall,
-            Requested::Tool("demo.read"),
+            Requested::Tool(tool),
             true,
         )
         .await
@@ -308,6 +443,14 @@ mod tests {
     }
 
     async fn transitions(fx: &Fixture) -> Vec<String> {
+        transition_records(fx)
+            .await
+            .into_iter()
+            .map(|r| r.method)
+            .collect()
+    }
+
+    async fn transition_records(fx: &Fixture) -> Vec<portcullis_ledger::Record> {
         // Transitions are recorded in the background; wait until they have settled.
         for _ in 0..100 {
             tokio::task::yield_now().await;
@@ -316,7 +459,6 @@ mod tests {
             .await
             .into_iter()
             .filter(|r| r.kind == RecordKind::Control)
-            .map(|r| r.method)
             .collect()
     }
 
@@ -382,5 +524,81 @@ mod tests {
         )
         .await;
         assert!(matches!(other, Decided::Allowed(_)));
+    }
+
+    #[tokio::test]
+    async fn an_upstream_circuit_stops_all_its_tools_and_closes_on_any_good_probe() {
+        let (st, fx) = state_plus("upstreams = true\n");
+        for _ in 0..4 {
+            call(&st, true).await;
+        }
+        assert_eq!(
+            refused(decide_tool(&st, "demo.write").await),
+            ErrorCode::CircuitOpen
+        );
+        let scopes: Vec<String> = st
+            .circuits
+            .not_closed()
+            .iter()
+            .map(|c| c["scope"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(scopes, ["tool:demo.read", "upstream:demo"]);
+        let metrics = st.metrics.encode();
+        assert!(
+            metrics.contains("portcullis_breaker_state{scope=\"upstream:demo\"} 2"),
+            "{metrics}"
+        );
+        cool_down(&st, &fx).await;
+        // demo.write's circuit is closed: it probes the upstream's.
+        let probe = permit(decide_tool(&st, "demo.write").await);
+        let _ = probe.answer(Ok(serde_json::json!({"content": []}))).await;
+        assert!(matches!(
+            decide_tool(&st, "demo.write").await,
+            Decided::Allowed(_)
+        ));
+        let scopes: Vec<serde_json::Value> = st.circuits.not_closed();
+        assert_eq!(scopes.len(), 1);
+        assert_eq!(
+            scopes[0]["tool"], "demo.read",
+            "its own circuit is still open"
+        );
+        let recs = transition_records(&fx).await;
+        let up: Vec<&str> = recs
+            .iter()
+            .filter(|r| r.facts["scope"] == "upstream:demo")
+            .map(|r| r.method.as_str())
+            .collect();
+        assert_eq!(up, ["breaker/open", "breaker/half_open", "breaker/closed"]);
+        assert!(
+            recs.iter()
+                .filter(|r| r.facts["scope"] == "upstream:demo")
+                .all(|r| r.tool.is_none())
+        );
+    }
+
+    #[tokio::test]
+    async fn enough_open_circuits_put_the_gateway_in_read_only_mode() {
+        use portcullis_store::{ControlStore, SwitchScope};
+        let (st, fx) = state_plus("degrade_when_open = 1\n");
+        for _ in 0..4 {
+            call(&st, true).await;
+        }
+        let mut engaged = Vec::new();
+        for _ in 0..1000 {
+            engaged = fx.store.switches().await.unwrap();
+            if !engaged.is_empty() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(engaged.len(), 1, "the read-only switch was set");
+        assert_eq!(engaged[0].scope, SwitchScope::ReadOnly(None));
+        assert_eq!(engaged[0].actor, "gateway");
+        assert!(engaged[0].reason.contains("1 circuits are open"));
+        st.controls.refresh(&st).await.unwrap();
+        assert_eq!(
+            refused(decide_tool(&st, "demo.write").await),
+            ErrorCode::ReadOnlyMode
+        );
     }
 }

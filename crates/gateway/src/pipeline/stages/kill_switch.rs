@@ -2,9 +2,12 @@
 //! agent, one upstream, and for tool calls one class or one tool — with `killed`, naming the
 //! switch and its reason. Leaving a subscription is never stopped. When the switches have not
 //! been read for `controls::STALE_AFTER`, every call is refused: a switch that may be engaged
-//! counts as engaged.
+//! counts as engaged. The read-only mode (global or per tenant) is a switch too: it refuses
+//! live write and destructive tool calls with `read_only_mode` (after the stops: a stopped call
+//! says it was stopped).
 
 use async_trait::async_trait;
+use portcullis_policy::ToolClass;
 use portcullis_protocol::ErrorCode;
 use portcullis_store::SwitchScope;
 
@@ -38,6 +41,18 @@ fn scopes(req: &Governed<'_>) -> Vec<SwitchScope> {
     scopes
 }
 
+/// The read-only modes that cover `req`: only a live tool call that is not a read.
+fn read_only_scopes(req: &Governed<'_>) -> Vec<SwitchScope> {
+    let writes = req.facts.class.is_some_and(|c| c != ToolClass::Read);
+    if req.method != GovernedMethod::ToolsCall || !req.live || !writes {
+        return Vec::new();
+    }
+    vec![
+        SwitchScope::ReadOnly(None),
+        SwitchScope::ReadOnly(Some(req.principal.tenant.clone())),
+    ]
+}
+
 #[async_trait]
 impl Stage for KillSwitch {
     fn name(&self) -> &'static str {
@@ -61,20 +76,33 @@ impl Stage for KillSwitch {
         if engaged.is_empty() {
             return Ok(Step::Continue);
         }
-        Ok(match engaged.first(&scopes(req)) {
-            Some(s) => {
-                req.facts.ledger.insert("kill_switch".into(), s.scope.key());
-                Step::Deny(Failure::new(
-                    ErrorCode::Killed,
-                    format!(
-                        "stopped by the kill switch '{}': {}",
-                        s.scope.key(),
-                        s.reason.escape_default()
-                    ),
-                ))
-            }
-            None => Step::Continue,
-        })
+        if let Some(s) = engaged.first(&scopes(req)) {
+            req.facts.ledger.insert("kill_switch".into(), s.scope.key());
+            return Ok(Step::Deny(Failure::new(
+                ErrorCode::Killed,
+                format!(
+                    "stopped by the kill switch '{}': {}",
+                    s.scope.key(),
+                    s.reason.escape_default()
+                ),
+            )));
+        }
+        if let Some(s) = engaged.first(&read_only_scopes(req)) {
+            let whom = match &s.scope {
+                SwitchScope::ReadOnly(Some(t)) => format!("tenant '{}'", t.escape_default()),
+                _ => "gateway".to_string(),
+            };
+            req.facts.ledger.insert("kill_switch".into(), s.scope.key());
+            return Ok(Step::Deny(Failure::new(
+                ErrorCode::ReadOnlyMode,
+                format!(
+                    "the {whom} was put in read-only mode ('{}'): {}; reads and dry-run previews still run",
+                    s.scope.key(),
+                    s.reason.escape_default()
+                ),
+            )));
+        }
+        Ok(Step::Continue)
     }
 }
 
@@ -260,5 +288,51 @@ mod tests {
         assert!(reason.contains("could not be read"), "{reason}");
         st.controls.refresh(&st).await.unwrap();
         assert_eq!(tool(&st, "t1", "demo.read").await, Ok(()), "fresh again");
+    }
+
+    #[tokio::test]
+    async fn read_only_mode_refuses_live_writes_of_whom_it_covers_and_nothing_else() {
+        let (st, fx) = state();
+        set(&st, &fx, SwitchScope::ReadOnly(Some("t1".into())), true).await;
+        let (code, reason) = tool(&st, "t1", "demo.write").await.unwrap_err();
+        assert_eq!(code, ErrorCode::ReadOnlyMode);
+        assert!(
+            reason.contains("tenant 't1'") && reason.contains("runaway agent"),
+            "{reason}"
+        );
+        assert_eq!(
+            tool(&st, "t1", "demo.delete").await.unwrap_err().0,
+            ErrorCode::ReadOnlyMode
+        );
+        assert_eq!(tool(&st, "t1", "demo.read").await, Ok(()), "reads go on");
+        assert_eq!(
+            tool(&st, "t2", "demo.write").await,
+            Ok(()),
+            "other tenants too"
+        );
+        let preview = testing::governed_live(
+            &st,
+            &principal_in("t1", "admin"),
+            GovernedMethod::ToolsCall,
+            Requested::Tool("demo.write"),
+            false,
+        )
+        .await;
+        assert_eq!(preview, Ok(()), "previews go on");
+        // The whole gateway, then a stop on top: the stop says so.
+        set(&st, &fx, SwitchScope::ReadOnly(None), true).await;
+        assert_eq!(
+            tool(&st, "t2", "demo.write").await.unwrap_err().0,
+            ErrorCode::ReadOnlyMode
+        );
+        set(&st, &fx, SwitchScope::Global, true).await;
+        assert_eq!(
+            tool(&st, "t2", "demo.write").await.unwrap_err().0,
+            ErrorCode::Killed
+        );
+        set(&st, &fx, SwitchScope::Global, false).await;
+        set(&st, &fx, SwitchScope::ReadOnly(None), false).await;
+        set(&st, &fx, SwitchScope::ReadOnly(Some("t1".into())), false).await;
+        assert_eq!(tool(&st, "t1", "demo.write").await, Ok(()));
     }
 }
