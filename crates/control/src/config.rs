@@ -162,6 +162,10 @@ pub struct UpstreamConfig {
     pub timeout: Duration,
     pub max_response_bytes: usize,
     pub protocol_version: String,
+    /// Most tool calls to this upstream in flight at once, if set.
+    pub max_concurrency: Option<u32>,
+    /// How long a tool call waits for one of the upstream's slots before `overloaded`.
+    pub max_wait: Duration,
 }
 
 /// An environment value for a stdio child: a literal, or a reference resolved at start.

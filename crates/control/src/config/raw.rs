@@ -178,6 +178,8 @@ pub(super) struct RawUpstream {
     pub headers: BTreeMap<String, String>,
     pub timeout: Option<String>,
     pub max_response_bytes: Option<u64>,
+    pub max_concurrency: Option<u64>,
+    pub max_wait: Option<String>,
     pub protocol_version: Option<String>,
     pub strict_attribution: Option<bool>,
 }

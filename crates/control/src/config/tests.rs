@@ -267,6 +267,25 @@ fn idempotency_keys_are_required_for_writes_by_default_and_bad_values_name_their
 }
 
 #[test]
+fn an_upstream_concurrency_cap_loads_and_names_its_fields() {
+    let up = "[[upstreams]]\nname = \"s\"\ntransport = \"stdio\"\ncommand = \"/bin/true\"\n";
+    let c = load(up).unwrap();
+    assert_eq!(
+        (c.upstreams[0].max_concurrency, c.upstreams[0].max_wait),
+        (None, Duration::from_secs(1))
+    );
+    let c = load(&format!("{up}max_concurrency = 8\nmax_wait = \"250ms\"\n")).unwrap();
+    assert_eq!(
+        (c.upstreams[0].max_concurrency, c.upstreams[0].max_wait),
+        (Some(8), Duration::from_millis(250))
+    );
+    assert_eq!(
+        fields(&format!("{up}max_concurrency = 0\nmax_wait = \"2m\"\n")),
+        vec!["upstreams[0].max_concurrency", "upstreams[0].max_wait"]
+    );
+}
+
+#[test]
 fn strict_attribution_is_a_stdio_setting() {
     assert_eq!(
         fields(

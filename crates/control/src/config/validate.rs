@@ -584,6 +584,15 @@ fn validate_upstream(
         KIB,
         256 * MIB,
     );
+    let max_concurrency = u
+        .max_concurrency
+        .map(|_| e.count(&f("max_concurrency"), u.max_concurrency, 1, 1..=100_000) as u32);
+    let max_wait = e.duration(
+        &f("max_wait"),
+        u.max_wait.as_deref(),
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+    );
     let namespace = u.namespace.unwrap_or_else(|| u.name.clone());
     if !namespace.is_empty() && !mcp::is_valid_upstream_name(&namespace) {
         e.add(
@@ -692,6 +701,8 @@ fn validate_upstream(
         timeout,
         max_response_bytes,
         protocol_version,
+        max_concurrency,
+        max_wait,
     })
 }
 
