@@ -2,7 +2,7 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 use portcullis_gateway::ingress::{check_host, check_origin};
-use portcullis_gateway::methods::tools::{DRY_RUN_HEADER, parse_params};
+use portcullis_gateway::methods::tools::{DRY_RUN_HEADER, IDEMPOTENCY_META, parse_params};
 use portcullis_protocol::ErrorCode;
 use serde_json::Value;
 
@@ -112,7 +112,9 @@ pub fn ingress_host_origin(data: &[u8]) {
 /// `tools/call` params: the first line is the `X-Portcullis-Dry-Run` header (absent when the
 /// input has no newline or the line is not a header value), the rest the JSON params. What
 /// is accepted has a bounded name and object arguments taken from the params; a call is live
-/// only when the caller said `false` and nothing said `true`; a repeated header is refused.
+/// only when the caller said `false` and nothing said `true`; an idempotency key in `_meta` is
+/// taken as sent, and only in its form (1 to 255 visible ASCII characters); a repeated header
+/// is refused.
 pub fn tools_call_params(data: &[u8]) {
     let (header_line, json) = match split_line(data) {
         (line, Some(rest)) => (HeaderValue::from_bytes(line).ok(), rest),
@@ -155,6 +157,17 @@ pub fn tools_call_params(data: &[u8]) {
                 assert!(
                     h == b"true" || h == b"false",
                     "dry-run header {h:?} accepted"
+                );
+            }
+            let key = params
+                .get("_meta")
+                .and_then(|m| m.get(IDEMPOTENCY_META))
+                .and_then(Value::as_str);
+            assert_eq!(p.idempotency_key.as_deref(), key, "the key is the caller's");
+            if let Some(k) = key {
+                assert!(
+                    (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()),
+                    "idempotency key {k:?} accepted"
                 );
             }
             let said = |b: bool| meta == Some(b) || header == Some(b.to_string().as_bytes());

@@ -1,13 +1,17 @@
-//! What the kill-switch and rate-limit stages cost a call they let through: each variant runs
-//! `resolve` and then the stage under test on one `tools/call`, in process (memory store,
-//! manual clock moved 1 ms a call so rate buckets refill), against `resolve` alone.
+//! What the kill-switch, rate-limit, arguments, idempotency and duplicates stages cost a call
+//! they let through: each variant runs `resolve` and then the stage under test on one live
+//! `tools/call`, in process (memory store, manual clock moved 2 ms a call so rate buckets
+//! refill and duplicate windows pass), against `resolve` alone. The idempotency variant sends
+//! a new key each call, so each call reserves one.
 
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use portcullis_gateway::pipeline::stages::{KillSwitch, RateLimit, Resolve};
+use portcullis_gateway::pipeline::stages::{
+    Arguments, Duplicates, Idempotency, KillSwitch, RateLimit, Resolve,
+};
 use portcullis_gateway::pipeline::{
     ClientRef, Facts, Governed, GovernedMethod, Requested, Stage, Step,
 };
@@ -30,6 +34,19 @@ rate = "1000/s"
 scope = "tenant_tool"
 match = "demo.*"
 rate = "1000/s"
+"#;
+
+/// A `max_results` bound on the tool (the call leaves the argument out; the schema does not
+/// declare it), an idempotency setting, and a duplicates window shorter than a call's 2 ms.
+const CALLS: &str = r#"
+[[tools]]
+match = "demo.read"
+results_argument = "limit"
+max_results = 100
+
+[duplicates]
+window = "1ms"
+classes = ["read"]
 "#;
 
 /// Five engaged switches, none of which covers the call.
@@ -58,6 +75,12 @@ fn engage_others(st: &AppState, fx: &Fixture, rt: &tokio::runtime::Runtime) {
 /// A name, the state and fixture to run on, and the stage after `resolve` (if any).
 type Variant<'a> = (&'a str, &'a AppState, &'a Fixture, Option<Arc<dyn Stage>>);
 
+/// A new idempotency key for each call of the bench.
+fn next_key() -> String {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!("k{}", N.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -67,8 +90,9 @@ fn bench(c: &mut Criterion) {
     let args = json!({});
     let (plain, plain_fx) = testing::state_with(CONFIG, Stores::of);
     let (limited, limited_fx) = testing::state_with(&format!("{CONFIG}\n{LIMITS}"), Stores::of);
+    let (calls, calls_fx) = testing::state_with(&format!("{CONFIG}\n{CALLS}"), Stores::of);
     engage_others(&plain, &plain_fx, &rt);
-    let variants: [Variant<'_>; 3] = [
+    let variants: [Variant<'_>; 6] = [
         ("resolve", &plain, &plain_fx, None),
         (
             "resolve+kill_switch",
@@ -82,12 +106,31 @@ fn bench(c: &mut Criterion) {
             &limited_fx,
             Some(Arc::new(RateLimit)),
         ),
+        (
+            "resolve+arguments",
+            &calls,
+            &calls_fx,
+            Some(Arc::new(Arguments)),
+        ),
+        (
+            "resolve+idempotency",
+            &calls,
+            &calls_fx,
+            Some(Arc::new(Idempotency)),
+        ),
+        (
+            "resolve+duplicates",
+            &calls,
+            &calls_fx,
+            Some(Arc::new(Duplicates)),
+        ),
     ];
     let mut g = c.benchmark_group("stage_check");
     for (name, st, fx, stage) in variants {
         g.bench_function(name, |b| {
             b.iter(|| {
-                fx.clock.advance(Duration::from_millis(1));
+                fx.clock.advance(Duration::from_millis(2));
+                let key = (name == "resolve+idempotency").then(next_key);
                 // The switches were read "now": a manual clock moved far would make them stale.
                 rt.block_on(st.controls.refresh(st)).expect("refresh");
                 let mut req = Governed {
@@ -97,7 +140,7 @@ fn bench(c: &mut Criterion) {
                     requested: Requested::Tool("demo.read"),
                     arguments: &args,
                     live: true,
-                    idempotency_key: None,
+                    idempotency_key: key.as_deref(),
                     now_ms: st.clock.now_ms(),
                     started: st.clock.instant(),
                     cid: "cid",
