@@ -3,7 +3,10 @@
 #![forbid(unsafe_code)]
 
 pub mod apikey;
+pub mod jwt;
 pub mod principal;
+#[cfg(any(test, feature = "test-keys"))]
+pub mod test_keys;
 
 pub use apikey::{ApiKeyError, GeneratedKey, KeyRecord, KeyStatus, ParsedKey};
 pub use principal::{AuthMethod, Principal};
