@@ -3,6 +3,7 @@
 //! Every field is documented in the README's config reference.
 
 mod calls;
+mod identity;
 mod limits;
 mod raw;
 mod validate;
@@ -17,6 +18,7 @@ use regex::Regex;
 use crate::SecretRef;
 
 pub use calls::{DuplicatesConfig, IdempotencyConfig};
+pub use identity::{IdentityConfig, JwksSource, OidcIssuer, TOKEN_ALGORITHMS};
 pub use limits::{
     Oversize, QuotaRule, QuotaScope, QuotaWindow, RateRule, RateScope, ResultsArgument, ToolRule,
 };
@@ -45,6 +47,8 @@ pub struct Config {
     pub idempotency: IdempotencyConfig,
     /// `[duplicates]`, if configured.
     pub duplicates: Option<DuplicatesConfig>,
+    /// `[identity]`: the credentials accepted.
+    pub identity: IdentityConfig,
     /// Lower-case hex SHA-256 of the config file's bytes.
     pub hash: String,
     /// Directory the config file is in; relative paths in it are relative to here.

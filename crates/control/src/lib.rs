@@ -7,7 +7,8 @@ pub mod secret;
 
 pub use config::{
     AuditConfig, BreakerConfig, Config, ConfigError, DuplicatesConfig, IdempotencyConfig,
-    Overrides, Oversize, QuotaRule, QuotaScope, QuotaWindow, RateRule, RateScope, ResultsArgument,
-    ServerConfig, StoreConfig, ToolRule, Transport, UpstreamConfig,
+    IdentityConfig, JwksSource, OidcIssuer, Overrides, Oversize, QuotaRule, QuotaScope,
+    QuotaWindow, RateRule, RateScope, ResultsArgument, ServerConfig, StoreConfig, ToolRule,
+    Transport, UpstreamConfig,
 };
 pub use secret::SecretRef;

@@ -280,6 +280,7 @@ mod tests {
                 role: "r".into(),
                 credential_id: "k".into(),
                 auth_method: portcullis_identity::AuthMethod::ApiKey,
+                evidence: None,
             },
             Filter {
                 tools: true,

@@ -66,6 +66,37 @@ fn guard(st: &AppState, headers: &axum::http::HeaderMap) -> Result<(), Failure> 
     crate::ingress::check_origin(headers, &st.config.server.allowed_origins)
 }
 
+/// RFC 9728 protected-resource metadata, when the gateway trusts token issuers: the resource,
+/// its authorization servers (the issuers) and the scopes they must grant. Served at
+/// `/.well-known/oauth-protected-resource` and with the MCP endpoint's path after it.
+pub async fn resource_metadata(
+    State(st): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let cid = new_correlation_id();
+    if let Err(f) = guard(&st, &headers) {
+        return respond::http_error(&f, &cid);
+    }
+    let (Some(tokens), Some(resource)) = (&st.tokens, &st.config.identity.resource) else {
+        return respond::http_error(
+            &Failure::new(
+                ErrorCode::NotFound,
+                "this gateway trusts no token issuer, so it publishes no protected-resource metadata",
+            ),
+            &cid,
+        );
+    };
+    let (servers, scopes) = tokens.servers_and_scopes();
+    let body = json!({
+        "resource": resource,
+        "authorization_servers": servers,
+        "scopes_supported": scopes,
+        "bearer_methods_supported": ["header"],
+        "resource_name": "Portcullis MCP gateway",
+    });
+    respond::json_ok(&body, &cid)
+}
+
 pub async fn ready(State(st): State<Arc<AppState>>, headers: axum::http::HeaderMap) -> Response {
     if let Err(f) = guard(&st, &headers) {
         return respond::http_error(&f, &new_correlation_id());
@@ -80,9 +111,14 @@ pub async fn ready(State(st): State<Arc<AppState>>, headers: axum::http::HeaderM
         .map(|u| u.name())
         .collect();
     let nothing_listed = !st.upstreams.is_empty() && unlisted.len() == st.upstreams.len();
+    let keys_missing = st
+        .tokens
+        .as_ref()
+        .map(|t| t.unavailable())
+        .unwrap_or_default();
     let status = if store.is_err() || st.is_shutting_down() || nothing_listed {
         "unavailable"
-    } else if !down.is_empty() {
+    } else if !down.is_empty() || !keys_missing.is_empty() {
         "degraded"
     } else {
         "ready"
@@ -94,6 +130,7 @@ pub async fn ready(State(st): State<Arc<AppState>>, headers: axum::http::HeaderM
         "catalog": { "tools": catalog.len(), "hash": catalog.hash() },
         "upstreams": upstreams_json(&st),
         "upstreamsDown": down,
+        "tokenKeysMissing": keys_missing,
         "shuttingDown": st.is_shutting_down(),
     });
     let code = if status == "unavailable" {
@@ -155,6 +192,7 @@ pub async fn status(State(st): State<Arc<AppState>>, req: Request<Body>) -> Resp
         "sessions": st.sessions.len(),
         "quotas": quotas,
         "breakers": st.circuits.not_closed(),
+        "authenticators": st.identity.methods(),
         "switches": st.controls.engaged().list().iter().map(|s| json!({
             "scope": s.scope.key(), "reason": s.reason, "actor": s.actor, "sinceMs": s.updated_ms,
         })).collect::<Vec<_>>(),

@@ -27,6 +27,9 @@ pub struct Failure {
     pub data: Option<serde_json::Map<String, Value>>,
     /// What went wrong inside: logged, never sent.
     pub cause: Option<Cause>,
+    /// The `WWW-Authenticate` challenge of an identity refusal, when it says more than
+    /// `Bearer` (RFC 6750 error, scope, RFC 9728 resource metadata).
+    pub challenge: Option<String>,
 }
 
 impl PartialEq for Failure {
@@ -42,6 +45,7 @@ impl Failure {
             reason: reason.into(),
             data: None,
             cause: None,
+            challenge: None,
         }
     }
 
@@ -117,15 +121,22 @@ pub fn http_error(f: &Failure, correlation_id: &str) -> Response {
         }
     }
     let mut resp = json_response(status, &body, correlation_id);
-    if matches!(
-        f.code,
-        ErrorCode::MissingCredentials
-            | ErrorCode::InvalidCredentials
-            | ErrorCode::CredentialExpired
-            | ErrorCode::CredentialRevoked
-    ) {
-        resp.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    let challenge = match &f.challenge {
+        Some(c) => HeaderValue::from_str(c).ok(),
+        None if matches!(
+            f.code,
+            ErrorCode::MissingCredentials
+                | ErrorCode::InvalidCredentials
+                | ErrorCode::CredentialExpired
+                | ErrorCode::CredentialRevoked
+        ) =>
+        {
+            Some(HeaderValue::from_static("Bearer"))
+        }
+        None => None,
+    };
+    if let Some(c) = challenge {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, c);
     }
     limit_headers(f, resp.headers_mut());
     resp

@@ -65,6 +65,14 @@ pub fn router(st: Arc<AppState>) -> Router {
         .route("/ready", get(ops::ready))
         .route("/api/status", get(ops::status))
         .route("/metrics", get(ops::metrics))
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(ops::resource_metadata),
+        )
+        .route(
+            &format!("/.well-known/oauth-protected-resource{base}"),
+            get(ops::resource_metadata),
+        )
         .merge(ledger_api::routes())
         .route("/", any(ops::not_found))
         .fallback(ops::not_found)
@@ -195,6 +203,10 @@ pub async fn run(
     if let Err(e) = known.await {
         stop(&st).await;
         return Err(StartError::Controls(e));
+    }
+    if let Some(tokens) = st.tokens.clone() {
+        // Fetched in the background: a slow issuer does not hold the start.
+        tokio::spawn(async move { tokens.load_all().await });
     }
     let mut watchers = notify::spawn(&st, &shutdown);
     watchers.push(tokio::spawn(controls::watch(st.clone(), shutdown.clone())));

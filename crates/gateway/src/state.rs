@@ -39,6 +39,9 @@ pub struct AppState {
     pub pipeline: Pipeline,
     /// The credential kinds accepted.
     pub identity: Identity,
+    /// The token authenticator, when the config trusts token issuers (for `/ready` and the
+    /// RFC 9728 metadata).
+    pub tokens: Option<Arc<crate::identity::Tokens>>,
     pub clock: SharedClock,
     pub stores: Stores,
     pub upstreams: Vec<Upstream>,
@@ -89,10 +92,15 @@ impl AppState {
             config.server.max_sessions_per_principal,
             OutboxLimits::default(),
         );
+        let tokens = crate::identity::Tokens::from_config(&config, clock.clone()).map(Arc::new);
         let identity = if config.server.conformance_profile {
             Identity::conformance()
         } else {
-            Identity::standard(stores.keys.clone())
+            Identity::standard(
+                stores.keys.clone(),
+                config.identity.api_keys,
+                tokens.clone(),
+            )
         };
         let roles: Arc<dyn PolicyEngine> = Arc::new(config.policy.clone());
         AppState {
@@ -100,6 +108,7 @@ impl AppState {
             engines: Engines::new(vec![roles]),
             pipeline: Pipeline::new(stages::standard()),
             identity,
+            tokens,
             started: clock.instant(),
             clock,
             config,

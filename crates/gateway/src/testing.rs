@@ -77,6 +77,7 @@ pub fn principal(role: &str) -> Principal {
         role: role.into(),
         credential_id: format!("key-{role}"),
         auth_method: AuthMethod::ApiKey,
+        evidence: None,
     }
 }
 

@@ -8,6 +8,8 @@ use serde::Serialize;
 pub enum AuthMethod {
     /// An API key created by the CLI.
     ApiKey,
+    /// A JWT bearer token from a trusted issuer (OIDC).
+    Oidc,
     /// No authentication: the loopback-only conformance profile.
     Unauthenticated,
 }
@@ -16,6 +18,7 @@ impl AuthMethod {
     pub fn as_str(self) -> &'static str {
         match self {
             AuthMethod::ApiKey => "api_key",
+            AuthMethod::Oidc => "oidc",
             AuthMethod::Unauthenticated => "unauthenticated",
         }
     }
@@ -29,6 +32,10 @@ pub struct Principal {
     /// Id of the credential that authenticated this call (e.g. an API key id).
     pub credential_id: String,
     pub auth_method: AuthMethod,
+    /// What the credential said beyond the above, for the ledger (a token's issuer, subject,
+    /// token id and scopes); recorded as `auth_<name>` facts.
+    #[serde(skip)]
+    pub evidence: Option<std::sync::Arc<std::collections::BTreeMap<String, String>>>,
 }
 
 impl Principal {

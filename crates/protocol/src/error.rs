@@ -24,6 +24,8 @@ pub enum ErrorCode {
     AmbiguousCredentials,
     CredentialExpired,
     CredentialRevoked,
+    InsufficientScope,
+    IdentityUnavailable,
     // protocol
     ParseError,
     InvalidRequest,
@@ -91,6 +93,8 @@ impl ErrorCode {
         ErrorCode::AmbiguousCredentials,
         ErrorCode::CredentialExpired,
         ErrorCode::CredentialRevoked,
+        ErrorCode::InsufficientScope,
+        ErrorCode::IdentityUnavailable,
         ErrorCode::ParseError,
         ErrorCode::InvalidRequest,
         ErrorCode::BatchNotSupported,
@@ -153,6 +157,8 @@ impl ErrorCode {
             AmbiguousCredentials => "ambiguous_credentials",
             CredentialExpired => "credential_expired",
             CredentialRevoked => "credential_revoked",
+            InsufficientScope => "insufficient_scope",
+            IdentityUnavailable => "identity_unavailable",
             ParseError => "parse_error",
             InvalidRequest => "invalid_request",
             BatchNotSupported => "batch_not_supported",
@@ -212,6 +218,8 @@ impl ErrorCode {
             RequestTimeout => 408,
             MissingCredentials | InvalidCredentials | AmbiguousCredentials | CredentialExpired
             | CredentialRevoked => 401,
+            InsufficientScope => 403,
+            IdentityUnavailable => 503,
             ParseError
             | InvalidRequest
             | RepeatedHeader
@@ -259,7 +267,7 @@ impl ErrorCode {
             RequestCancelled => -32007,
             InternalError => -32603,
             MissingCredentials | InvalidCredentials | AmbiguousCredentials | CredentialExpired
-            | CredentialRevoked => -32001,
+            | CredentialRevoked | InsufficientScope | IdentityUnavailable => -32001,
             SessionRequired | SessionNotFound | SessionForbidden => -32002,
             ToolNotAllowed | NotAllowed | ReadOnlyMode | WriteNotPermitted | DestructiveDenied
             | PolicyError | DecisionTimeout => -32003,
@@ -298,7 +306,7 @@ impl ErrorCode {
                 "Send each credential, host, origin, session and protocol header at most once."
             }
             MissingCredentials => {
-                "Send an API key as 'Authorization: Bearer <key>' or 'X-MCP-KEY: <key>'."
+                "Send an API key as 'Authorization: Bearer <key>' or 'X-MCP-KEY: <key>', or a token of a trusted issuer as 'Authorization: Bearer <token>'."
             }
             InvalidCredentials => "Check the API key; create one with 'portcullis keys create'.",
             AmbiguousCredentials => {
@@ -306,6 +314,12 @@ impl ErrorCode {
             }
             CredentialExpired => "The key has expired; ask an operator for a new one.",
             CredentialRevoked => "The key was revoked; ask an operator for a new one.",
+            InsufficientScope => {
+                "The token lacks a scope this gateway requires (error.data.scope); get a token with it from the authorization server."
+            }
+            IdentityUnavailable => {
+                "The token's issuer keys could not be fetched, so it cannot be checked; retry later."
+            }
             ParseError => "The body must be one JSON-RPC 2.0 message in valid JSON.",
             InvalidRequest => {
                 "Send a JSON-RPC 2.0 object with jsonrpc \"2.0\", a method and an id."

@@ -21,6 +21,43 @@ pub(super) struct RawConfig {
     pub breakers: Option<RawBreakers>,
     pub idempotency: RawIdempotency,
     pub duplicates: Option<RawDuplicates>,
+    pub identity: RawIdentity,
+}
+
+/// `[identity]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct RawIdentity {
+    pub api_keys: Option<bool>,
+    pub resource: Option<String>,
+    pub oidc: Vec<RawOidc>,
+}
+
+/// `[[identity.oidc]]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct RawOidc {
+    pub issuer: String,
+    pub jwks_url: Option<String>,
+    pub jwks_file: Option<String>,
+    pub audiences: Option<Vec<String>>,
+    pub algorithms: Option<Vec<String>>,
+    pub required_scopes: Option<Vec<String>>,
+    pub claims: Option<RawClaims>,
+    pub tenant: Option<String>,
+    pub default_role: Option<String>,
+    pub jwks_refresh: Option<String>,
+    pub clock_skew: Option<String>,
+    pub max_token_bytes: Option<u64>,
+}
+
+/// `claims = { tenant = "...", agent = "...", roles = "..." }`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub(super) struct RawClaims {
+    pub tenant: Option<String>,
+    pub agent: Option<String>,
+    pub roles: Option<String>,
 }
 
 /// `[idempotency]`.

@@ -286,6 +286,84 @@ fn an_upstream_concurrency_cap_loads_and_names_its_fields() {
 }
 
 #[test]
+fn token_issuers_load_with_their_defaults_and_every_problem_named() {
+    use crate::config::JwksSource;
+    let c = load("").unwrap();
+    assert!(c.identity.api_keys && c.identity.oidc.is_empty());
+    let c = load(
+        "[identity]\nresource = \"https://gw.example/mcp\"\n[[identity.oidc]]\nissuer = \"https://idp.example\"\njwks_url = \"https://idp.example/jwks.json\"\n",
+    )
+    .unwrap();
+    let o = &c.identity.oidc[0];
+    assert_eq!(
+        o.jwks,
+        JwksSource::Url("https://idp.example/jwks.json".into())
+    );
+    assert_eq!(
+        o.audiences,
+        ["https://gw.example/mcp"],
+        "the resource by default"
+    );
+    assert_eq!(o.algorithms, ["RS256", "PS256", "ES256", "EdDSA"]);
+    assert_eq!(
+        (
+            o.tenant_claim.as_str(),
+            o.agent_claim.as_str(),
+            o.roles_claim.as_str()
+        ),
+        ("tenant", "sub", "roles")
+    );
+    assert_eq!(
+        (o.jwks_refresh, o.clock_skew, o.max_token_bytes),
+        (Duration::from_secs(600), Duration::from_secs(60), 8192)
+    );
+    let c = load(
+        "[roles.bot]\nallow = []\n[identity]\napi_keys = false\n[[identity.oidc]]\nissuer = \"http://127.0.0.1:9000\"\njwks_file = \"keys.json\"\naudiences = [\"a\"]\nalgorithms = [\"ES256\"]\nrequired_scopes = [\"mcp\"]\nclaims = { tenant = \"org\", agent = \"client_id\", roles = \"groups\" }\ntenant = \"acme\"\ndefault_role = \"bot\"\n",
+    )
+    .unwrap();
+    assert!(!c.identity.api_keys);
+    let o = &c.identity.oidc[0];
+    assert!(matches!(&o.jwks, JwksSource::File(p) if p.ends_with("keys.json")));
+    assert_eq!(
+        (o.tenant.as_deref(), o.default_role.as_deref()),
+        (Some("acme"), Some("bot"))
+    );
+    assert_eq!(o.agent_claim, "client_id");
+    assert_eq!(
+        fields(
+            "[identity]\nresource = \"http://gw.example/mcp\"\n[[identity.oidc]]\nissuer = \"ftp://x\"\njwks_url = \"http://idp.example/jwks\"\nalgorithms = [\"HS256\", \"none\"]\nrequired_scopes = [\"a b\"]\nclaims = { agent = \"\" }\ntenant = \"\"\njwks_refresh = \"2d\"\nclock_skew = \"soon\"\nmax_token_bytes = 10\ndefault_role = \"nobody\"\n"
+        ),
+        vec![
+            "identity.resource",
+            "identity.oidc[0].issuer",
+            "identity.oidc[0].jwks_url",
+            "identity.oidc[0].algorithms[0]",
+            "identity.oidc[0].algorithms[1]",
+            "identity.oidc[0].required_scopes",
+            "identity.oidc[0].claims.agent",
+            "identity.oidc[0].tenant",
+            "identity.oidc[0].jwks_refresh",
+            "identity.oidc[0].clock_skew",
+            "identity.oidc[0].max_token_bytes",
+        ]
+    );
+    assert_eq!(
+        fields("[[identity.oidc]]\nissuer = \"https://i\"\n"),
+        vec!["identity.oidc[0].jwks_url", "identity.oidc[0].audiences"]
+    );
+    assert_eq!(
+        fields("[identity]\napi_keys = false\n"),
+        vec!["identity.api_keys"]
+    );
+    assert_eq!(
+        fields(
+            "[identity]\nresource = \"https://gw.example/mcp\"\n[[identity.oidc]]\nissuer = \"https://i\"\njwks_url = \"https://i/k\"\ndefault_role = \"nobody\"\n"
+        ),
+        vec!["identity.oidc[0].default_role"]
+    );
+}
+
+#[test]
 fn strict_attribution_is_a_stdio_setting() {
     assert_eq!(
         fields(

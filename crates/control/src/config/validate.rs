@@ -528,6 +528,17 @@ pub(super) fn validate(
         .duplicates
         .as_ref()
         .map(|d| super::calls::duplicates(d, &mut limit_errors));
+    let identity = super::identity::identity(&raw.identity, base_dir, &mut limit_errors);
+    for (i, o) in identity.oidc.iter().enumerate() {
+        if let Some(r) = &o.default_role
+            && !policy.roles.contains_key(r)
+        {
+            limit_errors.push((
+                format!("identity.oidc[{i}].default_role"),
+                format!("'{r}' is not a role in [roles]"),
+            ));
+        }
+    }
     for (field, message) in limit_errors {
         e.add(field, message);
     }
@@ -549,6 +560,7 @@ pub(super) fn validate(
         breakers,
         idempotency,
         duplicates,
+        identity,
         hash: hex::encode(Sha256::digest(bytes)),
         base_dir: base_dir.to_path_buf(),
     })

@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering;
 
 use axum::http::{HeaderMap, header};
 use portcullis_identity::{ParsedKey, Principal};
+use portcullis_protocol::ErrorCode;
 use portcullis_store::{RateOutcome, RateSpec};
 
 use crate::identity::API_KEY_HEADER;
@@ -50,11 +51,33 @@ pub async fn admit(
     limit_client(st, peer).await?;
     match st.identity.authenticate(headers, st.clock.now_ms()).await {
         Ok(p) => Ok(p),
-        Err(f) => {
+        Err(mut f) => {
+            challenge(st, &mut f);
             record_refusal(st, headers, peer, &f).await;
             Err(f)
         }
     }
+}
+
+/// With token issuers trusted, a refusal for missing or bad credentials points the client at
+/// the RFC 9728 metadata, where it learns which authorization server to get a token from.
+fn challenge(st: &AppState, f: &mut Failure) {
+    let Some(url) = st.tokens.as_ref().and_then(|t| t.metadata_url()) else {
+        return;
+    };
+    if f.challenge.is_some() {
+        return;
+    }
+    f.challenge = match f.code {
+        ErrorCode::MissingCredentials => Some(format!("Bearer resource_metadata=\"{url}\"")),
+        ErrorCode::InvalidCredentials
+        | ErrorCode::AmbiguousCredentials
+        | ErrorCode::CredentialExpired
+        | ErrorCode::CredentialRevoked => Some(format!(
+            "Bearer error=\"invalid_token\", resource_metadata=\"{url}\""
+        )),
+        _ => None,
+    };
 }
 
 /// The `[[limits.rate]] scope = "client"` rules that match the client's address each take a

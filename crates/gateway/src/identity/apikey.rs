@@ -91,6 +91,7 @@ impl Authenticator for ApiKeys {
                 role: record.role,
                 credential_id: record.id,
                 auth_method: AuthMethod::ApiKey,
+                evidence: None,
             }),
             KeyStatus::Mismatch => Err(invalid()),
             KeyStatus::Expired => Err(Failure::new(

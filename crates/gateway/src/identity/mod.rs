@@ -5,6 +5,7 @@
 //! `/mcp`, `/api/*` and the ledger API all use the same chain.
 
 mod apikey;
+pub mod oidc;
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use crate::ingress::single;
 use crate::respond::Failure;
 
 pub use apikey::{API_KEY_HEADER, ApiKeys};
+pub use oidc::Tokens;
 
 /// One kind of credential.
 #[async_trait]
@@ -33,14 +35,34 @@ pub trait Authenticator: Send + Sync + 'static {
 /// The authenticators, in order; or, under the loopback-only conformance profile, one fixed
 /// principal for every request.
 pub enum Identity {
-    Chain(Vec<Box<dyn Authenticator>>),
+    Chain(Vec<Arc<dyn Authenticator>>),
     Unauthenticated(Principal),
 }
 
 impl Identity {
-    /// The chain of every credential kind the gateway accepts.
-    pub fn standard(keys: Arc<dyn KeyStore>) -> Identity {
-        Identity::Chain(vec![Box::new(ApiKeys::new(keys))])
+    /// The chain of the credential kinds the config accepts: API keys (unless
+    /// `identity.api_keys = false`) and the tokens of its trusted issuers.
+    pub fn standard(
+        keys: Arc<dyn KeyStore>,
+        api_keys: bool,
+        tokens: Option<Arc<Tokens>>,
+    ) -> Identity {
+        let mut chain: Vec<Arc<dyn Authenticator>> = Vec::new();
+        if api_keys {
+            chain.push(Arc::new(ApiKeys::new(keys)));
+        }
+        if let Some(t) = tokens {
+            chain.push(t);
+        }
+        Identity::Chain(chain)
+    }
+
+    /// The credential kinds accepted, for `/api/status`.
+    pub fn methods(&self) -> Vec<&'static str> {
+        match self {
+            Identity::Chain(chain) => chain.iter().map(|a| a.method().as_str()).collect(),
+            Identity::Unauthenticated(_) => vec![AuthMethod::Unauthenticated.as_str()],
+        }
     }
 
     /// The principal every request acts as under `server.conformance_profile`.
@@ -51,6 +73,7 @@ impl Identity {
             role: portcullis_control::config::CONFORMANCE_ROLE.into(),
             credential_id: "conformance".into(),
             auth_method: AuthMethod::Unauthenticated,
+            evidence: None,
         })
     }
 

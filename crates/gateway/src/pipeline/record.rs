@@ -101,6 +101,11 @@ pub async fn write_decision(
         "auth_method".into(),
         ctx.principal.auth_method.as_str().into(),
     );
+    if let Some(evidence) = &ctx.principal.evidence {
+        for (k, v) in evidence.iter() {
+            record.facts.insert(format!("auth_{k}"), v.clone());
+        }
+    }
     record.decision = Some(decision);
     record.code = code.map(|c| c.as_str().to_string());
     record.args_hash = Some(audit::args_hash(args));

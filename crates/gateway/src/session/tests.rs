@@ -7,6 +7,7 @@ fn p(cred: &str) -> Principal {
         role: "r".into(),
         credential_id: cred.into(),
         auth_method: portcullis_identity::AuthMethod::ApiKey,
+        evidence: None,
     }
 }
 
