@@ -124,6 +124,29 @@ pub fn presented_key_id(headers: &HeaderMap) -> Option<String> {
         .map(|k| k.id)
 }
 
+/// What kind of credential a request presents, by its form alone: `oidc` (a bearer JWT),
+/// `api_key`, `other` (an Authorization header of another form), `none`; the refusal record's
+/// `credential` fact.
+pub fn presented_kind(headers: &HeaderMap) -> &'static str {
+    if headers.contains_key(API_KEY_HEADER) {
+        return "api_key";
+    }
+    let Some(v) = headers.get(header::AUTHORIZATION) else {
+        return "none";
+    };
+    let token = v
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim());
+    match token {
+        Some(t) if portcullis_identity::jwt::looks_like_jwt(t) => "oidc",
+        Some(t) if ParsedKey::parse(t).is_ok() => "api_key",
+        _ => "other",
+    }
+}
+
 async fn record_refusal(st: &AppState, headers: &HeaderMap, peer: &Peer<'_>, f: &Failure) {
     let spec = RateSpec {
         interval_us: 1_000_000 / REFUSALS_PER_SECOND,
@@ -158,6 +181,10 @@ async fn record_refusal(st: &AppState, headers: &HeaderMap, peer: &Peer<'_>, f: 
     if dropped > 0 {
         facts.insert("refusals_unrecorded".to_string(), dropped.to_string());
     }
+    facts.insert(
+        "credential".to_string(),
+        presented_kind(headers).to_string(),
+    );
     let key_id = presented_key_id(headers).unwrap_or_default();
     queue_refusal(st, peer, &key_id, f.code, facts).await;
 }
