@@ -338,14 +338,7 @@ async fn an_issuer_that_cannot_be_reached_refuses_its_tokens_and_shows_in_ready(
     })
     .await;
     assert_eq!(r.body["code"], "identity_unavailable");
-    let ready: Value = http()
-        .get(format!("{}/ready", gw.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready = get_json(&gw, "/ready").await;
     assert_eq!(ready["status"], "degraded");
     assert_eq!(ready["tokenKeysMissing"][0]["issuer"], ISS);
     idp.up.store(true, Ordering::SeqCst);

@@ -634,6 +634,18 @@ fn dechunk(mut s: &str) -> String {
     out
 }
 
+/// `GET base + path` without credentials, parsed as JSON.
+pub async fn get_json(gw: &Gateway, path: &str) -> Value {
+    http()
+        .get(format!("{}{path}", gw.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// The gateway's `/metrics` text.
 pub async fn metrics_text(gw: &Gateway) -> String {
     http()
