@@ -2,6 +2,7 @@
 //! the principal); the lookup against the store happens in the gateway's identity stage.
 #![forbid(unsafe_code)]
 
+pub mod actor;
 pub mod apikey;
 pub mod jwt;
 pub mod principal;
