@@ -18,7 +18,10 @@ use regex::Regex;
 use crate::SecretRef;
 
 pub use calls::{DuplicatesConfig, IdempotencyConfig};
-pub use identity::{IdentityConfig, JwksSource, OidcIssuer, TOKEN_ALGORITHMS};
+pub use identity::{
+    ActorAlgorithm, ActorKey, ActorKeyMaterial, IdentityConfig, JwksSource, OidcIssuer,
+    TOKEN_ALGORITHMS,
+};
 pub use limits::{
     Oversize, QuotaRule, QuotaScope, QuotaWindow, RateRule, RateScope, ResultsArgument, ToolRule,
 };

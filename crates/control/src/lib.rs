@@ -6,9 +6,9 @@ pub mod config;
 pub mod secret;
 
 pub use config::{
-    AuditConfig, BreakerConfig, Config, ConfigError, DuplicatesConfig, IdempotencyConfig,
-    IdentityConfig, JwksSource, OidcIssuer, Overrides, Oversize, QuotaRule, QuotaScope,
-    QuotaWindow, RateRule, RateScope, ResultsArgument, ServerConfig, StoreConfig, ToolRule,
-    Transport, UpstreamConfig,
+    ActorAlgorithm, ActorKey, ActorKeyMaterial, AuditConfig, BreakerConfig, Config, ConfigError,
+    DuplicatesConfig, IdempotencyConfig, IdentityConfig, JwksSource, OidcIssuer, Overrides,
+    Oversize, QuotaRule, QuotaScope, QuotaWindow, RateRule, RateScope, ResultsArgument,
+    ServerConfig, StoreConfig, ToolRule, Transport, UpstreamConfig,
 };
 pub use secret::SecretRef;

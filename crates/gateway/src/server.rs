@@ -40,6 +40,8 @@ pub enum StartError {
     Signing(portcullis_store::StoreError),
     #[error("the kill switches could not be read: {0}")]
     Controls(portcullis_store::StoreError),
+    #[error("{0}")]
+    Identity(String),
 }
 
 /// Bind the listener. Fails at once if the address is taken.
@@ -191,6 +193,12 @@ pub async fn run(
     let grace = config.server.shutdown_grace;
     let mut state = AppState::new(config, stores, ups, clock);
     state.log_lines_dropped = log_lines_dropped;
+    if let Some(actors) = &state.actors
+        && let Err(e) = actors.resolve_secrets(env)
+    {
+        stop(&state).await;
+        return Err(StartError::Identity(e));
+    }
     let st = Arc::new(state);
     // The kill switches are known before anything is served.
     let kill_from_env = env("PORTCULLIS_KILL_SWITCH").is_some_and(|v| v == "1");

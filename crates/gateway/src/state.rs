@@ -42,6 +42,9 @@ pub struct AppState {
     /// The token authenticator, when the config trusts token issuers (for `/ready` and the
     /// RFC 9728 metadata).
     pub tokens: Option<Arc<crate::identity::Tokens>>,
+    /// The signed-request authenticator, when the config has actor keys (its HMAC secrets
+    /// are read at start).
+    pub actors: Option<Arc<crate::identity::SignedActors>>,
     pub clock: SharedClock,
     pub stores: Stores,
     pub upstreams: Vec<Upstream>,
@@ -93,6 +96,8 @@ impl AppState {
             OutboxLimits::default(),
         );
         let tokens = crate::identity::Tokens::from_config(&config, clock.clone()).map(Arc::new);
+        let actors = crate::identity::SignedActors::from_config(&config, stores.replay.clone())
+            .map(Arc::new);
         let identity = if config.server.conformance_profile {
             Identity::conformance()
         } else {
@@ -100,6 +105,7 @@ impl AppState {
                 stores.keys.clone(),
                 config.identity.api_keys,
                 tokens.clone(),
+                actors.clone(),
             )
         };
         let roles: Arc<dyn PolicyEngine> = Arc::new(config.policy.clone());
@@ -109,6 +115,7 @@ impl AppState {
             pipeline: Pipeline::new(stages::standard()),
             identity,
             tokens,
+            actors,
             started: clock.instant(),
             clock,
             config,

@@ -77,6 +77,11 @@ impl Verifier {
     }
 }
 
+/// Bytes as base64url without padding: how signatures and public keys are written.
+pub fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
 /// Sign `message` with an HMAC secret (for clients, tests and docs).
 pub fn sign_hmac(secret: &[u8], message: &str) -> String {
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret);

@@ -10,6 +10,8 @@ pub enum AuthMethod {
     ApiKey,
     /// A JWT bearer token from a trusted issuer (OIDC).
     Oidc,
+    /// A request signed with an actor key (`x-actor-*` headers).
+    SignedActor,
     /// No authentication: the loopback-only conformance profile.
     Unauthenticated,
 }
@@ -19,6 +21,7 @@ impl AuthMethod {
         match self {
             AuthMethod::ApiKey => "api_key",
             AuthMethod::Oidc => "oidc",
+            AuthMethod::SignedActor => "signed_actor",
             AuthMethod::Unauthenticated => "unauthenticated",
         }
     }

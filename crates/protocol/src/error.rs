@@ -26,6 +26,7 @@ pub enum ErrorCode {
     CredentialRevoked,
     InsufficientScope,
     IdentityUnavailable,
+    ReplayedRequest,
     // protocol
     ParseError,
     InvalidRequest,
@@ -95,6 +96,7 @@ impl ErrorCode {
         ErrorCode::CredentialRevoked,
         ErrorCode::InsufficientScope,
         ErrorCode::IdentityUnavailable,
+        ErrorCode::ReplayedRequest,
         ErrorCode::ParseError,
         ErrorCode::InvalidRequest,
         ErrorCode::BatchNotSupported,
@@ -159,6 +161,7 @@ impl ErrorCode {
             CredentialRevoked => "credential_revoked",
             InsufficientScope => "insufficient_scope",
             IdentityUnavailable => "identity_unavailable",
+            ReplayedRequest => "replayed_request",
             ParseError => "parse_error",
             InvalidRequest => "invalid_request",
             BatchNotSupported => "batch_not_supported",
@@ -217,7 +220,7 @@ impl ErrorCode {
             NotAcceptable => 406,
             RequestTimeout => 408,
             MissingCredentials | InvalidCredentials | AmbiguousCredentials | CredentialExpired
-            | CredentialRevoked => 401,
+            | CredentialRevoked | ReplayedRequest => 401,
             InsufficientScope => 403,
             IdentityUnavailable => 503,
             ParseError
@@ -267,7 +270,9 @@ impl ErrorCode {
             RequestCancelled => -32007,
             InternalError => -32603,
             MissingCredentials | InvalidCredentials | AmbiguousCredentials | CredentialExpired
-            | CredentialRevoked | InsufficientScope | IdentityUnavailable => -32001,
+            | CredentialRevoked | InsufficientScope | IdentityUnavailable | ReplayedRequest => {
+                -32001
+            }
             SessionRequired | SessionNotFound | SessionForbidden => -32002,
             ToolNotAllowed | NotAllowed | ReadOnlyMode | WriteNotPermitted | DestructiveDenied
             | PolicyError | DecisionTimeout => -32003,
@@ -319,6 +324,9 @@ impl ErrorCode {
             }
             IdentityUnavailable => {
                 "The token's issuer keys could not be fetched, so it cannot be checked; retry later."
+            }
+            ReplayedRequest => {
+                "This signature was used before; sign every request anew, with the current time."
             }
             ParseError => "The body must be one JSON-RPC 2.0 message in valid JSON.",
             InvalidRequest => {

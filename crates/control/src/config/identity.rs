@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::raw::{RawIdentity, RawOidc};
+use crate::SecretRef;
 
 /// The asymmetric algorithms a token may be signed with.
 pub const TOKEN_ALGORITHMS: &[&str] = &["RS256", "PS256", "ES256", "EdDSA"];
@@ -20,6 +21,10 @@ pub struct IdentityConfig {
     /// default audience of tokens and the `resource` of its RFC 9728 metadata.
     pub resource: Option<String>,
     pub oidc: Vec<OidcIssuer>,
+    /// Keys that sign actor requests.
+    pub actors: Vec<ActorKey>,
+    /// How far a signed request's timestamp may be from the gateway's clock.
+    pub actor_skew: Duration,
 }
 
 /// Where an issuer's keys are.
@@ -279,16 +284,203 @@ pub(super) fn identity(
             oidc.push(iss);
         }
     }
+    let actors = actor_keys(&raw.actors, base_dir, errors);
+    let actor_skew = duration(
+        raw.actor_skew.as_deref(),
+        Duration::from_secs(60),
+        Duration::from_secs(600),
+        "identity.actor_skew".into(),
+        errors,
+    );
     let api_keys = raw.api_keys.unwrap_or(true);
-    if !api_keys && raw.oidc.is_empty() {
+    if !api_keys && raw.oidc.is_empty() && raw.actors.is_empty() {
         errors.push((
             "identity.api_keys".into(),
-            "with API keys off, configure a token issuer ([[identity.oidc]]): no credential would be accepted".into(),
+            "with API keys off, configure a token issuer ([[identity.oidc]]) or actor keys ([[identity.actors]]): no credential would be accepted".into(),
         ));
     }
     IdentityConfig {
         api_keys,
         resource: raw.resource.clone(),
         oidc,
+        actors,
+        actor_skew,
     }
+}
+
+/// How an actor key signs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActorAlgorithm {
+    HmacSha256,
+    Ed25519,
+}
+
+/// The key material of an actor key: where its shared secret is, or its public key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActorKeyMaterial {
+    /// `secret = "env:NAME" | "file:PATH"`, resolved at start.
+    Secret(SecretRef),
+    /// `public_key`: the 32 bytes of an Ed25519 key.
+    PublicKey([u8; 32]),
+}
+
+/// `[[identity.actors]]`: one key that signs requests for the actors it names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActorKey {
+    pub kid: String,
+    pub algorithm: ActorAlgorithm,
+    pub material: ActorKeyMaterial,
+    pub tenant: String,
+    pub role: String,
+    /// Globs the actor id must match (`*` any characters).
+    pub actors: Vec<String>,
+    /// Valid from / until (ms since the epoch), if set.
+    pub not_before_ms: Option<i64>,
+    pub not_after_ms: Option<i64>,
+}
+
+fn rfc3339_ms(v: &str) -> Option<i64> {
+    use time::format_description::well_known::Rfc3339;
+    let t = time::OffsetDateTime::parse(v, &Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+fn label_ok(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+pub(super) fn actor_keys(
+    raw: &[super::raw::RawActorKey],
+    base_dir: &Path,
+    errors: &mut Vec<(String, String)>,
+) -> Vec<ActorKey> {
+    use base64::Engine;
+    let mut out = Vec::new();
+    let mut kids = std::collections::HashSet::new();
+    for (i, a) in raw.iter().enumerate() {
+        let f = |k: &str| format!("identity.actors[{i}].{k}");
+        let before = errors.len();
+        if !label_ok(&a.kid) {
+            errors.push((
+                f("kid"),
+                "must be 1-64 characters of A-Z a-z 0-9 _ - .".into(),
+            ));
+        } else if !kids.insert(a.kid.clone()) {
+            errors.push((f("kid"), format!("'{}' is used by another key", a.kid)));
+        }
+        let algorithm = match a.algorithm.as_str() {
+            "hmac-sha256" => Some(ActorAlgorithm::HmacSha256),
+            "ed25519" => Some(ActorAlgorithm::Ed25519),
+            other => {
+                errors.push((
+                    f("algorithm"),
+                    format!("'{other}' is not hmac-sha256 or ed25519"),
+                ));
+                None
+            }
+        };
+        let material = match (algorithm, &a.secret, &a.public_key) {
+            (Some(ActorAlgorithm::HmacSha256), Some(s), None) => match SecretRef::parse(s) {
+                Some(SecretRef::File(p)) if p.is_relative() => Some(ActorKeyMaterial::Secret(
+                    SecretRef::File(super::resolve_path(base_dir, &p.to_string_lossy())),
+                )),
+                Some(r) => Some(ActorKeyMaterial::Secret(r)),
+                None => {
+                    errors.push((
+                        f("secret"),
+                        "must be a reference, env:NAME or file:PATH (never the secret itself)"
+                            .into(),
+                    ));
+                    None
+                }
+            },
+            (Some(ActorAlgorithm::Ed25519), None, Some(k)) => {
+                let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(k.trim_end_matches('='))
+                    .or_else(|_| base64::engine::general_purpose::STANDARD.decode(k));
+                match bytes.ok().and_then(|b| <[u8; 32]>::try_from(b).ok()) {
+                    Some(pk) => Some(ActorKeyMaterial::PublicKey(pk)),
+                    None => {
+                        errors.push((
+                            f("public_key"),
+                            "must be the 32-byte Ed25519 public key in base64".into(),
+                        ));
+                        None
+                    }
+                }
+            }
+            (Some(ActorAlgorithm::HmacSha256), _, _) => {
+                errors.push((
+                    f("secret"),
+                    "hmac-sha256 needs secret (and no public_key)".into(),
+                ));
+                None
+            }
+            (Some(ActorAlgorithm::Ed25519), _, _) => {
+                errors.push((
+                    f("public_key"),
+                    "ed25519 needs public_key (and no secret)".into(),
+                ));
+                None
+            }
+            (None, _, _) => None,
+        };
+        if !label_ok(&a.tenant) {
+            errors.push((
+                f("tenant"),
+                "must be 1-64 characters of A-Z a-z 0-9 _ - .".into(),
+            ));
+        }
+        if a.role.is_empty() {
+            errors.push((f("role"), "must name a role of [roles]".into()));
+        }
+        let actors = a.actors.clone().unwrap_or_else(|| vec!["*".into()]);
+        for (j, g) in actors.iter().enumerate() {
+            if g.is_empty() || globset::Glob::new(g).is_err() {
+                errors.push((
+                    format!("identity.actors[{i}].actors[{j}]"),
+                    "must be a glob".into(),
+                ));
+            }
+        }
+        let when = |v: &Option<String>, field: &str, errors: &mut Vec<(String, String)>| match v {
+            None => None,
+            Some(s) => {
+                let t = rfc3339_ms(s);
+                if t.is_none() {
+                    errors.push((
+                        f(field),
+                        format!("'{s}' is not an RFC 3339 time like 2026-12-01T00:00:00Z"),
+                    ));
+                }
+                t
+            }
+        };
+        let not_before_ms = when(&a.not_before, "not_before", errors);
+        let not_after_ms = when(&a.not_after, "not_after", errors);
+        if let (Some(b), Some(e)) = (not_before_ms, not_after_ms)
+            && b >= e
+        {
+            errors.push((f("not_after"), "must be later than not_before".into()));
+        }
+        if errors.len() > before {
+            continue;
+        }
+        if let (Some(algorithm), Some(material)) = (algorithm, material) {
+            out.push(ActorKey {
+                kid: a.kid.clone(),
+                algorithm,
+                material,
+                tenant: a.tenant.clone(),
+                role: a.role.clone(),
+                actors,
+                not_before_ms,
+                not_after_ms,
+            });
+        }
+    }
+    out
 }

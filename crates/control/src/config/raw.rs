@@ -31,6 +31,23 @@ pub(super) struct RawIdentity {
     pub api_keys: Option<bool>,
     pub resource: Option<String>,
     pub oidc: Vec<RawOidc>,
+    pub actors: Vec<RawActorKey>,
+    pub actor_skew: Option<String>,
+}
+
+/// `[[identity.actors]]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct RawActorKey {
+    pub kid: String,
+    pub algorithm: String,
+    pub secret: Option<String>,
+    pub public_key: Option<String>,
+    pub tenant: String,
+    pub role: String,
+    pub actors: Option<Vec<String>>,
+    pub not_before: Option<String>,
+    pub not_after: Option<String>,
 }
 
 /// `[[identity.oidc]]`.

@@ -364,6 +364,40 @@ fn token_issuers_load_with_their_defaults_and_every_problem_named() {
 }
 
 #[test]
+fn actor_keys_load_and_name_every_problem() {
+    use crate::config::{ActorAlgorithm, ActorKeyMaterial};
+    let pk = "6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw";
+    let c = load(&format!(
+        "[roles.bot]\nallow = []\n[identity]\nactor_skew = \"30s\"\n[[identity.actors]]\nkid = \"h1\"\nalgorithm = \"hmac-sha256\"\nsecret = \"env:S\"\ntenant = \"acme\"\nrole = \"bot\"\n[[identity.actors]]\nkid = \"e1\"\nalgorithm = \"ed25519\"\npublic_key = \"{pk}\"\ntenant = \"acme\"\nrole = \"bot\"\nactors = [\"etl-*\"]\nnot_before = \"2026-12-01T00:00:00Z\"\nnot_after = \"2027-01-01T00:00:00Z\"\n"
+    ))
+    .unwrap();
+    let id = &c.identity;
+    assert_eq!(id.actor_skew, Duration::from_secs(30));
+    assert_eq!(id.actors[0].algorithm, ActorAlgorithm::HmacSha256);
+    assert!(matches!(id.actors[0].material, ActorKeyMaterial::Secret(_)));
+    assert_eq!(id.actors[0].actors, ["*"]);
+    assert!(matches!(id.actors[1].material, ActorKeyMaterial::PublicKey(k) if k[0] == 0xea));
+    assert_eq!(id.actors[1].not_before_ms, Some(1_796_083_200_000));
+    assert_eq!(
+        fields(
+            "[[identity.actors]]\nkid = \"bad kid\"\nalgorithm = \"rsa\"\ntenant = \"\"\nrole = \"\"\n[[identity.actors]]\nkid = \"h\"\nalgorithm = \"hmac-sha256\"\nsecret = \"plain-text-secret\"\ntenant = \"t\"\nrole = \"nobody\"\nnot_before = \"soon\"\n[[identity.actors]]\nkid = \"e\"\nalgorithm = \"ed25519\"\npublic_key = \"c2hvcnQ\"\ntenant = \"t\"\nrole = \"x\"\nnot_before = \"2027-01-01T00:00:00Z\"\nnot_after = \"2026-01-01T00:00:00Z\"\n[[identity.actors]]\nkid = \"h\"\nalgorithm = \"ed25519\"\nsecret = \"env:S\"\ntenant = \"t\"\nrole = \"x\"\n"
+        ),
+        vec![
+            "identity.actors[0].kid",
+            "identity.actors[0].algorithm",
+            "identity.actors[0].tenant",
+            "identity.actors[0].role",
+            "identity.actors[1].secret",
+            "identity.actors[1].not_before",
+            "identity.actors[2].public_key",
+            "identity.actors[2].not_after",
+            "identity.actors[3].kid",
+            "identity.actors[3].public_key",
+        ]
+    );
+}
+
+#[test]
 fn strict_attribution_is_a_stdio_setting() {
     assert_eq!(
         fields(

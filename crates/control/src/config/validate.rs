@@ -529,6 +529,14 @@ pub(super) fn validate(
         .as_ref()
         .map(|d| super::calls::duplicates(d, &mut limit_errors));
     let identity = super::identity::identity(&raw.identity, base_dir, &mut limit_errors);
+    for (i, a) in identity.actors.iter().enumerate() {
+        if !policy.roles.contains_key(&a.role) {
+            limit_errors.push((
+                format!("identity.actors[{i}].role"),
+                format!("'{}' is not a role in [roles]", a.role),
+            ));
+        }
+    }
     for (i, o) in identity.oidc.iter().enumerate() {
         if let Some(r) = &o.default_role
             && !policy.roles.contains_key(r)

@@ -49,7 +49,11 @@ pub async fn admit(
     ingress::single(headers, crate::methods::tools::DRY_RUN_HEADER)?;
     ingress::single(headers, crate::methods::tools::IDEMPOTENCY_HEADER)?;
     limit_client(st, peer).await?;
-    match st.identity.authenticate(headers, st.clock.now_ms()).await {
+    match st
+        .identity
+        .authenticate(headers, peer.line, st.clock.now_ms())
+        .await
+    {
         Ok(p) => Ok(p),
         Err(mut f) => {
             challenge(st, &mut f);
@@ -124,10 +128,16 @@ pub fn presented_key_id(headers: &HeaderMap) -> Option<String> {
         .map(|k| k.id)
 }
 
-/// What kind of credential a request presents, by its form alone: `oidc` (a bearer JWT),
-/// `api_key`, `other` (an Authorization header of another form), `none`; the refusal record's
-/// `credential` fact.
+/// What kind of credential a request presents, by its form alone: `signed_actor` (any
+/// `x-actor-*` header), `api_key`, `oidc` (a bearer JWT), `other` (an Authorization header of
+/// another form), `none`; the refusal record's `credential` fact.
 pub fn presented_kind(headers: &HeaderMap) -> &'static str {
+    if portcullis_identity::actor::HEADERS
+        .iter()
+        .any(|h| headers.contains_key(*h))
+    {
+        return "signed_actor";
+    }
     if headers.contains_key(API_KEY_HEADER) {
         return "api_key";
     }
@@ -147,7 +157,7 @@ pub fn presented_kind(headers: &HeaderMap) -> &'static str {
     }
 }
 
-async fn record_refusal(st: &AppState, headers: &HeaderMap, peer: &Peer<'_>, f: &Failure) {
+pub async fn record_refusal(st: &AppState, headers: &HeaderMap, peer: &Peer<'_>, f: &Failure) {
     let spec = RateSpec {
         interval_us: 1_000_000 / REFUSALS_PER_SECOND,
         burst: REFUSAL_BURST,

@@ -205,6 +205,16 @@ async fn post_inner(
         Ok(b) => b,
         Err(f) => return fail(log, &f, cid),
     };
+    if let Err(f) = crate::identity::signed::check_body(&principal, headers, &bytes) {
+        let line = format!("{} {}", parts.method, parts.uri.path());
+        let peer = crate::admission::Peer {
+            client: client_of(&parts.extensions),
+            line: &line,
+            cid,
+        };
+        crate::admission::record_refusal(st, headers, &peer, &f).await;
+        return fail(log, &f, cid);
+    }
     let msg = match jsonrpc::decode(&bytes) {
         Ok(m) => m,
         Err(e) => {

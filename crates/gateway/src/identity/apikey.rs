@@ -69,7 +69,12 @@ impl Authenticator for ApiKeys {
             + usize::from(header_key(headers)?.is_some()))
     }
 
-    async fn authenticate(&self, headers: &HeaderMap, now_ms: i64) -> Result<Principal, Failure> {
+    async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        _line: &str,
+        now_ms: i64,
+    ) -> Result<Principal, Failure> {
         let token = match (bearer_key(headers)?, header_key(headers)?) {
             (Some(t), None) | (None, Some(t)) => t,
             _ => return Err(malformed()),

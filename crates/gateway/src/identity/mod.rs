@@ -6,6 +6,7 @@
 
 mod apikey;
 pub mod oidc;
+pub mod signed;
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use crate::respond::Failure;
 
 pub use apikey::{API_KEY_HEADER, ApiKeys};
 pub use oidc::Tokens;
+pub use signed::SignedActors;
 
 /// One kind of credential.
 #[async_trait]
@@ -28,8 +30,14 @@ pub trait Authenticator: Send + Sync + 'static {
     /// How many credentials of this kind the request presents (reading headers only). A
     /// malformed or repeated header of this kind is an error.
     fn presented(&self, headers: &HeaderMap) -> Result<usize, Failure>;
-    /// Authenticate a request that presents exactly one credential of this kind.
-    async fn authenticate(&self, headers: &HeaderMap, now_ms: i64) -> Result<Principal, Failure>;
+    /// Authenticate a request that presents exactly one credential of this kind; `line` is
+    /// its method and path (`POST /mcp`), which signed requests cover.
+    async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        line: &str,
+        now_ms: i64,
+    ) -> Result<Principal, Failure>;
 }
 
 /// The authenticators, in order; or, under the loopback-only conformance profile, one fixed
@@ -41,11 +49,13 @@ pub enum Identity {
 
 impl Identity {
     /// The chain of the credential kinds the config accepts: API keys (unless
-    /// `identity.api_keys = false`) and the tokens of its trusted issuers.
+    /// `identity.api_keys = false`), the tokens of its trusted issuers, and requests signed
+    /// with its actor keys.
     pub fn standard(
         keys: Arc<dyn KeyStore>,
         api_keys: bool,
         tokens: Option<Arc<Tokens>>,
+        actors: Option<Arc<SignedActors>>,
     ) -> Identity {
         let mut chain: Vec<Arc<dyn Authenticator>> = Vec::new();
         if api_keys {
@@ -53,6 +63,9 @@ impl Identity {
         }
         if let Some(t) = tokens {
             chain.push(t);
+        }
+        if let Some(a) = actors {
+            chain.push(a);
         }
         Identity::Chain(chain)
     }
@@ -80,6 +93,7 @@ impl Identity {
     pub async fn authenticate(
         &self,
         headers: &HeaderMap,
+        line: &str,
         now_ms: i64,
     ) -> Result<Principal, Failure> {
         let chain = match self {
@@ -96,7 +110,7 @@ impl Identity {
             }
         }
         match (claimant, count) {
-            (Some(a), 1) => a.authenticate(headers, now_ms).await,
+            (Some(a), 1) => a.authenticate(headers, line, now_ms).await,
             (Some(_), _) => Err(Failure::new(
                 ErrorCode::AmbiguousCredentials,
                 "more than one credential was sent; send exactly one",

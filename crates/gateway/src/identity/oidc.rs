@@ -355,7 +355,12 @@ impl Authenticator for Tokens {
         Ok(usize::from(self.bearer(headers)?.is_some()))
     }
 
-    async fn authenticate(&self, headers: &HeaderMap, now_ms: i64) -> Result<Principal, Failure> {
+    async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        _line: &str,
+        now_ms: i64,
+    ) -> Result<Principal, Failure> {
         let Some(token) = self.bearer(headers)? else {
             return Err(self.refuse(
                 ErrorCode::InvalidCredentials,
