@@ -1,5 +1,6 @@
 //! Subcommands. Each file is one command family; all share config and store loading here.
 
+mod actors;
 mod audit;
 mod check_config;
 mod controls;
@@ -32,6 +33,9 @@ pub enum Command {
     /// Create, list and revoke API keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Make keys for signing actor requests.
+    #[command(subcommand)]
+    Actors(actors::ActorsCommand),
     /// Engage, lift and list kill switches.
     #[command(subcommand)]
     Controls(controls::ControlsCommand),
@@ -52,6 +56,7 @@ pub fn run(cmd: Command) -> ExitCode {
         Command::CheckConfig { config } => check_config::run(&config),
         Command::Keys(k) => keys::run(k),
         Command::Controls(c) => controls::run(c),
+        Command::Actors(a) => actors::run(a),
         Command::Tools(t) => tools::run(t),
         Command::Audit(a) => audit::run(a),
         Command::DemoServer(a) => demo::run(a),
