@@ -7,6 +7,7 @@
 
 mod config;
 pub mod fixtures;
+mod identity;
 mod ingress;
 mod ledger;
 mod protocol;
@@ -16,6 +17,7 @@ mod upstream;
 mod uri;
 
 pub use config::config;
+pub use identity::jwt_token;
 pub use ingress::{ingress_host_origin, tools_call_params};
 pub use ledger::{ledger_canonical, ledger_export, ledger_note};
 pub use protocol::{jsonrpc_decode, mcp_header_value};
@@ -43,6 +45,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("ledger_export", ledger_export),
     ("ledger_note", ledger_note),
     ("config", config),
+    ("jwt_token", jwt_token),
 ];
 
 /// The input up to its first newline, and the rest (`None` when there is no newline).
