@@ -129,3 +129,87 @@ async fn a_session_cannot_be_used_by_another_principal() {
     let r = rpc(&gw.url, &alice, Some(&sid), "tools/list", json!({})).await;
     assert_eq!(r.error_code(), Some("session_not_found"));
 }
+
+/// `keys rotate ID --overlap DUR` on the gateway's store: the command's output and status.
+fn rotate(gw: &Gateway, id: &str, overlap: &str) -> std::process::Output {
+    std::process::Command::new(bin())
+        .args([
+            "keys",
+            "rotate",
+            "--json",
+            "--overlap",
+            overlap,
+            "--data-dir",
+        ])
+        .arg(gw.data_dir())
+        .arg(id)
+        .output()
+        .unwrap()
+}
+
+async fn pings(gw: &Gateway, key: &str) -> Option<String> {
+    let r = rpc(&gw.url, key, None, "initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}})).await;
+    r.error_code().map(str::to_string)
+}
+
+#[tokio::test]
+async fn a_rotated_key_overlaps_its_successor_then_stops() {
+    let gw = Gateway::start(&demo_config("enforce", ""));
+    let (old_id, old) = gw.key("agent", &["--expires-in", "30d"]);
+    let out = rotate(&gw, &old_id, "1h");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let new = v["key"].as_str().unwrap().to_string();
+    assert_eq!(v["replaces"], old_id.as_str());
+    assert_eq!(
+        (&v["tenant"], &v["agent"], &v["role"]),
+        (&json!("t1"), &json!("agent-agent"), &json!("agent"))
+    );
+    let lifetime = v["expiresMs"].as_i64().unwrap() - v["createdMs"].as_i64().unwrap();
+    assert!(
+        (30 * 86_400_000 - 5_000..=30 * 86_400_000).contains(&lifetime),
+        "{lifetime}"
+    );
+    assert_eq!(
+        pings(&gw, &old).await,
+        None,
+        "the old key works during the overlap"
+    );
+    assert_eq!(pings(&gw, &new).await, None);
+    let listed = std::process::Command::new(bin())
+        .args(["keys", "list", "--json", "--data-dir"])
+        .arg(gw.data_dir())
+        .output()
+        .unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let state = |id: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["id"] == id)
+            .unwrap()["state"]
+            .clone()
+    };
+    assert_eq!(state(&old_id), "rotating");
+    // A key being rotated is not rotated again; the new one can be, at once.
+    assert!(!rotate(&gw, &old_id, "1h").status.success());
+    let new_id = v["id"].as_str().unwrap().to_string();
+    let out = rotate(&gw, &new_id, "0s");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        pings(&gw, &new).await.as_deref(),
+        Some("credential_revoked")
+    );
+    let unknown = rotate(&gw, "nosuchkey", "1h");
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no key"));
+}

@@ -45,6 +45,18 @@ pub enum KeysCommand {
         store: StoreArgs,
         id: String,
     },
+    /// Replace a key: a new one for the same tenant, agent and role (printed once, with the
+    /// same lifetime), while the old one stays valid for the overlap and is revoked after it.
+    Rotate {
+        #[command(flatten)]
+        store: StoreArgs,
+        id: String,
+        /// How long the old key stays valid, e.g. "24h" ("0s": revoked at once).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        overlap: Duration,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn now_ms() -> i64 {
@@ -91,11 +103,54 @@ pub async fn quickstart_key(store: &dyn KeyStore) -> Result<Option<String>, Stor
     Ok(Some(token))
 }
 
+/// Rotate key `id`: the new key and its token, and when the old one stops working.
+pub async fn rotate(
+    store: &dyn KeyStore,
+    id: &str,
+    overlap: Duration,
+) -> Result<(KeyRecord, String, i64), String> {
+    let now = now_ms();
+    let old = store
+        .find_key(id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no key with id '{id}'"))?;
+    if old.revoked_ms.is_some_and(|r| r <= now) {
+        return Err(format!("the key '{id}' is revoked"));
+    }
+    if old.expires_ms.is_some_and(|e| e <= now) {
+        return Err(format!("the key '{id}' has expired"));
+    }
+    if old.revoked_ms.is_some() {
+        return Err(format!("the key '{id}' is already being rotated"));
+    }
+    let lifetime = old
+        .expires_ms
+        .map(|e| Duration::from_millis(e.saturating_sub(old.created_ms).max(0) as u64));
+    let (new, token) = create(store, &old.tenant, &old.agent, &old.role, lifetime)
+        .await
+        .map_err(|e| e.to_string())?;
+    let until = now.saturating_add(overlap.as_millis() as i64);
+    match store.revoke_key(id, until).await {
+        Ok(true) => Ok((new, token, until)),
+        Ok(false) => Err(format!(
+            "the new key {} was made, but the key '{id}' could not be scheduled for revocation; revoke it yourself",
+            new.id
+        )),
+        Err(e) => Err(format!(
+            "the new key {} was made, but revoking '{id}' failed ({e}); revoke it yourself",
+            new.id
+        )),
+    }
+}
+
 fn key_json(k: &KeyRecord, now: i64) -> serde_json::Value {
-    let state = if k.revoked_ms.is_some() {
+    let state = if k.revoked_ms.is_some_and(|r| r <= now) {
         "revoked"
     } else if k.expires_ms.is_some_and(|e| e <= now) {
         "expired"
+    } else if k.revoked_ms.is_some() {
+        "rotating"
     } else {
         "active"
     };
@@ -169,6 +224,32 @@ pub fn run(cmd: KeysCommand) -> ExitCode {
                                 let v = key_json(k, now);
                                 println!("{:<14} {:<16} {:<16} {:<12} {}", k.id, k.tenant, k.agent, k.role, v["state"].as_str().unwrap_or(""));
                             }
+                        }
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+            KeysCommand::Rotate { store, id, overlap, json } => {
+                let (_, s) = match store.open() {
+                    Ok(x) => x,
+                    Err(c) => return c,
+                };
+                let r = rotate(s.as_ref(), &id, overlap).await;
+                s.close().await;
+                match r {
+                    Ok((rec, token, until)) => {
+                        if json {
+                            let mut v = key_json(&rec, now_ms());
+                            v["key"] = token.into();
+                            v["replaces"] = id.into();
+                            v["oldValidUntilMs"] = until.into();
+                            println!("{v}");
+                        } else {
+                            println!("key id:  {}\nkey:     {token}\n\nThis key is shown only once; only its hash is stored.\nThe key {id} stays valid for {} more.", rec.id, humantime::format_duration(overlap));
                         }
                         ExitCode::SUCCESS
                     }
