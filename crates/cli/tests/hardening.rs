@@ -47,6 +47,10 @@ fn a_listen_override_is_validated_with_the_rules_that_depend_on_it() {
     let (code, err) = serve_exit("[roles.r]\nallow = []\n", "0.0.0.0:0");
     assert_eq!(code, Some(64), "{err}");
     assert!(err.contains("server.allowed_hosts"), "{err}");
+    assert!(
+        err.contains("server.plain_http"),
+        "plain HTTP off loopback: {err}"
+    );
 }
 
 #[tokio::test]

@@ -93,6 +93,21 @@ pub struct ServerConfig {
     /// Loopback-only test profile without authentication: every request acts as the principal
     /// of role `conformance`. Refused on a non-loopback address; never on by default.
     pub conformance_profile: bool,
+    /// `[server.tls]`: the gateway serves HTTPS with this certificate.
+    pub tls: Option<TlsConfig>,
+    /// Plain HTTP on an address that is not loopback, allowed explicitly.
+    pub plain_http: bool,
+}
+
+/// `[server.tls]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// How often the files are checked for a change (and loaded again when they changed).
+    pub reload_every: Duration,
 }
 
 #[derive(Debug, Clone)]

@@ -9,6 +9,6 @@ pub use config::{
     ActorAlgorithm, ActorKey, ActorKeyMaterial, AuditConfig, BreakerConfig, Config, ConfigError,
     DuplicatesConfig, IdempotencyConfig, IdentityConfig, JwksSource, OidcIssuer, Overrides,
     Oversize, QuotaRule, QuotaScope, QuotaWindow, RateRule, RateScope, ResultsArgument,
-    ServerConfig, StoreConfig, ToolRule, Transport, UpstreamConfig,
+    ServerConfig, StoreConfig, TlsConfig, ToolRule, Transport, UpstreamConfig,
 };
 pub use secret::SecretRef;

@@ -193,6 +193,8 @@ pub async fn status(State(st): State<Arc<AppState>>, req: Request<Body>) -> Resp
         "quotas": quotas,
         "breakers": st.circuits.not_closed(),
         "authenticators": st.identity.methods(),
+        "tls": st.config.server.tls.is_some(),
+        "plainHttpOffLoopback": st.config.server.plain_http,
         "switches": st.controls.engaged().list().iter().map(|s| json!({
             "scope": s.scope.key(), "reason": s.reason, "actor": s.actor, "sinceMs": s.updated_ms,
         })).collect::<Vec<_>>(),

@@ -183,6 +183,19 @@ pub async fn run(
         log_lines_dropped,
     } = services;
     let addr = listener.local_addr().map_err(StartError::Serve)?;
+    let tls = match config
+        .server
+        .tls
+        .clone()
+        .map(crate::ingress::tls::Certificates::new)
+    {
+        None => None,
+        Some(Ok(c)) => Some(Arc::new(c)),
+        Some(Err(e)) => {
+            stores.lifecycle.close().await;
+            return Err(StartError::Identity(format!("server.tls: {e}")));
+        }
+    };
     let ups = match start_upstreams(&config, &self_exe, env) {
         Ok(u) => u,
         Err(e) => {
@@ -217,6 +230,9 @@ pub async fn run(
         tokio::spawn(async move { tokens.load_all().await });
     }
     let mut watchers = notify::spawn(&st, &shutdown);
+    if let Some(certs) = &tls {
+        watchers.push(tokio::spawn(certs.clone().watch(shutdown.clone())));
+    }
     watchers.push(tokio::spawn(controls::watch(st.clone(), shutdown.clone())));
     let drained = CancellationToken::new();
     let signer = match checkpointer::start(st.clone(), drained.clone()) {
@@ -250,6 +266,7 @@ pub async fn run(
         app,
         limits,
         st.metrics.connections_refused.clone(),
+        tls,
         shutdown.clone(),
     ));
 

@@ -126,6 +126,11 @@ fn start(config: Config, quick: Option<Quickstart>) -> ExitCode {
         let shutdown = CancellationToken::new();
         tokio::spawn(wait_for_signal(shutdown.clone()));
         let base_path = config.server.base_path.clone();
+        let scheme = if config.server.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let result = portcullis_gateway::run(
             config,
             portcullis_gateway::Services {
@@ -138,7 +143,7 @@ fn start(config: Config, quick: Option<Quickstart>) -> ExitCode {
             listener,
             shutdown,
             |running| {
-                let url = format!("http://{}{}", running.addr, base_path);
+                let url = format!("{scheme}://{}{}", running.addr, base_path);
                 println!("portcullis listening on {url}");
                 if let Some((key, data_dir)) = &quick_key {
                     print_quickstart(&url, key, data_dir);

@@ -169,6 +169,17 @@ pub(super) struct RawServer {
     pub header_read_timeout: Option<String>,
     pub body_read_timeout: Option<String>,
     pub conformance_profile: Option<bool>,
+    pub tls: Option<RawTls>,
+    pub plain_http: Option<bool>,
+}
+
+/// `[server.tls]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct RawTls {
+    pub cert: String,
+    pub key: String,
+    pub reload_every: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -441,14 +441,30 @@ fn rate_limits_load_and_name_their_fields() {
 }
 
 #[test]
-fn a_public_listener_needs_an_explicit_host_allowlist() {
+fn a_public_listener_needs_an_explicit_host_allowlist_and_tls_or_a_plain_http_opt_in() {
     assert_eq!(
         fields("[server]\nlisten = \"0.0.0.0:8080\"\n"),
-        vec!["server.allowed_hosts"]
+        vec!["server.allowed_hosts", "server.listen"]
     );
-    let c = load("[server]\nlisten = \"0.0.0.0:8080\"\nallowed_hosts = [\"gw.example.com\"]\n")
+    let c = load("[server]\nlisten = \"0.0.0.0:8080\"\nallowed_hosts = [\"gw.example.com\"]\nplain_http = true\n")
         .unwrap();
     assert_eq!(c.server.allowed_hosts, vec!["gw.example.com"]);
+    assert!(c.server.plain_http && c.server.tls.is_none());
+    let c = load("[server]\nlisten = \"0.0.0.0:8443\"\nallowed_hosts = [\"gw.example.com\"]\n[server.tls]\ncert = \"gw.pem\"\nkey = \"gw.key\"\n")
+        .unwrap();
+    let tls = c.server.tls.unwrap();
+    assert!(tls.cert.ends_with("gw.pem") && tls.key.ends_with("gw.key"));
+    assert_eq!(tls.reload_every, Duration::from_secs(10));
+    assert_eq!(
+        fields("[server.tls]\ncert = \"\"\nkey = \"\"\nreload_every = \"never\"\n"),
+        vec![
+            "server.tls.cert",
+            "server.tls.key",
+            "server.tls.reload_every"
+        ]
+    );
+    // Loopback needs neither.
+    assert!(load("[server]\nlisten = \"127.0.0.1:8080\"\n").is_ok());
 }
 
 #[test]

@@ -303,7 +303,39 @@ pub(super) fn validate(
             Duration::from_secs(3600),
         ),
         conformance_profile: s.conformance_profile.unwrap_or(false),
+        tls: s.tls.as_ref().and_then(|t| {
+            if t.cert.is_empty() {
+                e.add(
+                    "server.tls.cert",
+                    "must be the path of a PEM certificate chain",
+                );
+            }
+            if t.key.is_empty() {
+                e.add("server.tls.key", "must be the path of a PEM private key");
+            }
+            let reload_every = e.duration(
+                "server.tls.reload_every",
+                t.reload_every.as_deref(),
+                Duration::from_secs(10),
+                Duration::from_secs(86_400),
+            );
+            (!t.cert.is_empty() && !t.key.is_empty()).then(|| TlsConfig {
+                cert: resolve_path(base_dir, &t.cert),
+                key: resolve_path(base_dir, &t.key),
+                reload_every,
+            })
+        }),
+        plain_http: s.plain_http.unwrap_or(false),
     };
+    if server.tls.is_none() && !server.plain_http && !server.listen.ip().is_loopback() {
+        e.add(
+            "server.listen",
+            format!(
+                "{} is not a loopback address: serve it with [server.tls], or set server.plain_http = true to allow plain HTTP there",
+                server.listen
+            ),
+        );
+    }
     if server.conformance_profile && !server.listen.ip().is_loopback() {
         e.add(
             "server.conformance_profile",

@@ -67,13 +67,15 @@ impl Drop for Slot {
     }
 }
 
-/// Serve `app` on `listener` until `shutdown` is cancelled, then wait for the open connections
-/// to finish (the caller bounds that wait).
+/// Serve `app` on `listener` (over TLS with `tls`) until `shutdown` is cancelled, then wait
+/// for the open connections to finish (the caller bounds that wait). A TLS handshake runs in
+/// the connection's own task, bounded by `header_read_timeout`, so a slow one holds nobody else.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
     refused: Counter,
+    tls: Option<Arc<super::tls::Certificates>>,
     shutdown: CancellationToken,
 ) {
     let mut builder = Builder::new(TokioExecutor::new());
@@ -116,12 +118,40 @@ pub async fn serve(
                 req.extensions_mut().insert(ConnectInfo::<SocketAddr>(addr));
                 req
             });
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(tcp), TowerToHyperService::new(svc))
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let Some(certs) = &tls else {
+            let conn = builder
+                .serve_connection_with_upgrades(TokioIo::new(tcp), TowerToHyperService::new(svc))
+                .into_owned();
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(client = %addr, error = %e, "connection ended with an error");
+                }
+                drop(permit);
+                drop(slot);
+            });
+            continue;
+        };
+        let acceptor = tokio_rustls::TlsAcceptor::from(certs.current());
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let handshake_timeout = limits.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(client = %addr, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(client = %addr, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let conn = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(svc))
+                .into_owned();
+            if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(client = %addr, error = %e, "connection ended with an error");
             }
             drop(permit);

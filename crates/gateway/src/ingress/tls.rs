@@ -1,0 +1,103 @@
+//! TLS for the listener (`[server.tls]`): the certificate chain and key from PEM files, with
+//! rustls (TLS 1.2 and 1.3, its safe defaults, ring's algorithms), ALPN `http/1.1`. The files are checked every `reload_every` and loaded again when they changed: new
+//! connections get the new certificate, open ones keep theirs; a change that does not load (a
+//! half-written file, a key that does not fit) is logged and the previous certificate stays.
+
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use portcullis_control::TlsConfig;
+use rustls::ServerConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_util::sync::CancellationToken;
+
+/// The certificate in use, replaced when the files change.
+pub struct Certificates {
+    files: TlsConfig,
+    current: RwLock<(Arc<ServerConfig>, Stamp)>,
+}
+
+/// When the two files were last modified, to notice a change.
+type Stamp = (Option<SystemTime>, Option<SystemTime>);
+
+fn stamp(files: &TlsConfig) -> Stamp {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    (modified(&files.cert), modified(&files.key))
+}
+
+/// The rustls server config of the PEM files, or what is wrong with them.
+pub fn load(files: &TlsConfig) -> Result<Arc<ServerConfig>, String> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
+        .map_err(|e| format!("{}: {e}", files.cert.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", files.cert.display()))?;
+    if chain.is_empty() {
+        return Err(format!("{}: no certificate in it", files.cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key)
+        .map_err(|e| format!("{}: {e}", files.key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| format!("the certificate and key do not make a TLS identity: {e}"))?;
+    // HTTP/1.1 only: the ingress guards read the Host header, which HTTP/2 replaces with
+    // :authority.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+impl Certificates {
+    /// Load the files now (a failure stops the start).
+    pub fn new(files: TlsConfig) -> Result<Certificates, String> {
+        let first = load(&files)?;
+        let at = stamp(&files);
+        Ok(Certificates {
+            files,
+            current: RwLock::new((first, at)),
+        })
+    }
+
+    pub fn current(&self) -> Arc<ServerConfig> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .clone()
+    }
+
+    /// Load the files again if they changed since the last load; whether a new certificate
+    /// is in use.
+    pub fn reload_if_changed(&self) -> bool {
+        let now = stamp(&self.files);
+        if self.current.read().unwrap_or_else(|p| p.into_inner()).1 == now {
+            return false;
+        }
+        match load(&self.files) {
+            Ok(config) => {
+                *self.current.write().unwrap_or_else(|p| p.into_inner()) = (config, now);
+                tracing::info!(cert = %self.files.cert.display(), "TLS certificate loaded again");
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the changed TLS files could not be loaded; the previous certificate stays in use");
+                false
+            }
+        }
+    }
+
+    /// Check the files every `reload_every` until `shutdown`.
+    pub async fn watch(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(self.files.reload_every) => {}
+            }
+            self.reload_if_changed();
+        }
+    }
+}
