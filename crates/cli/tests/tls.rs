@@ -104,3 +104,158 @@ fn files_that_are_not_a_certificate_stop_the_start() {
     };
     assert!(err.contains("server.tls"), "{err}");
 }
+
+/// A test certificate authority.
+struct Ca {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    pem: String,
+}
+
+fn new_ca(name: &str) -> Ca {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name.push(DnType::CommonName, name);
+    let cert = p.self_signed(&key).unwrap();
+    Ca {
+        pem: cert.pem(),
+        issuer: rcgen::Issuer::new(p, key),
+    }
+}
+
+/// A certificate signed by `ca` with these SANs and CN, valid until `days` from now (negative:
+/// expired); PEM certificate and key.
+fn leaf(ca: &Ca, sans: Vec<rcgen::SanType>, cn: &str, days: i64) -> (String, String) {
+    use rcgen::{CertificateParams, DnType, KeyPair};
+    let key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.subject_alt_names = sans;
+    p.distinguished_name.push(DnType::CommonName, cn);
+    let now = time::OffsetDateTime::now_utc();
+    p.not_before = now - time::Duration::days(30);
+    p.not_after = now + time::Duration::days(days);
+    let cert = p.signed_by(&key, &ca.issuer).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+fn uri(s: &str) -> rcgen::SanType {
+    rcgen::SanType::URI(s.try_into().unwrap())
+}
+
+fn client(ca: &Ca, identity: Option<&(String, String)>) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut b = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.pem.as_bytes()).unwrap())
+        .timeout(Duration::from_secs(5));
+    if let Some((cert, key)) = identity {
+        let pem = format!("{cert}\n{key}");
+        b = b.identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap());
+    }
+    b.build().unwrap()
+}
+
+async fn initialize_with(
+    c: &reqwest::Client,
+    url: &str,
+    key: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let mut rb = c
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body.to_string());
+    if let Some(k) = key {
+        rb = rb.bearer_auth(k);
+    }
+    let r = rb.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_certificates_are_required_mapped_to_actors_and_bound_to_other_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = new_ca("clients and server");
+    let server = leaf(
+        &ca,
+        vec![
+            rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()),
+            rcgen::SanType::DnsName("localhost".try_into().unwrap()),
+        ],
+        "gateway",
+        30,
+    );
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let (cert, key, ca_file) = (
+        write("gw.pem", &server.0),
+        write("gw.key", &server.1),
+        write("ca.pem", &ca.pem),
+    );
+    let gw = Gateway::start(&demo_config(
+        "enforce",
+        &format!(
+            "[server.tls]\ncert = \"{cert}\"\nkey = \"{key}\"\nclient_ca = \"{ca_file}\"\n\n[[identity.certificates]]\nuri = \"spiffe://acme.example/agent/*\"\ntenant = \"acme\"\nrole = \"agent\"\n\n[[identity.certificates]]\ncn = \"agent-*\"\ntenant = \"t1\"\nrole = \"agent\"\n"
+        ),
+    ));
+    let spiffe = leaf(
+        &ca,
+        vec![uri("spiffe://acme.example/agent/report")],
+        "report",
+        30,
+    );
+    // The certificate alone is the credential.
+    let (status, body) = initialize_with(&client(&ca, Some(&spiffe)), &gw.url, None).await;
+    assert_eq!(status, 200, "{body}");
+
+    // No certificate, a certificate of another CA, an expired one: no TLS session at all.
+    let other = new_ca("someone else");
+    let stranger = leaf(
+        &other,
+        vec![uri("spiffe://acme.example/agent/report")],
+        "x",
+        30,
+    );
+    let expired = leaf(
+        &ca,
+        vec![uri("spiffe://acme.example/agent/report")],
+        "report",
+        -1,
+    );
+    for (what, c) in [
+        ("no certificate", client(&ca, None)),
+        ("another CA", client(&ca, Some(&stranger))),
+        ("expired", client(&ca, Some(&expired))),
+    ] {
+        let r = c.get(format!("{}/health", gw.base)).send().await;
+        assert!(r.is_err(), "{what}: {r:?}");
+    }
+
+    // A certificate and an API key: they must name the same actor.
+    let (_, api_key) = gw.key("agent", &[]);
+    let (status, body) =
+        initialize_with(&client(&ca, Some(&spiffe)), &gw.url, Some(&api_key)).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["code"], "identity_mismatch");
+    let same = leaf(&ca, vec![], "agent-agent", 30);
+    let (status, body) = initialize_with(&client(&ca, Some(&same)), &gw.url, Some(&api_key)).await;
+    assert_eq!(status, 200, "{body}");
+    // A certificate that names no actor, and no other credential.
+    let unmapped = leaf(&ca, vec![uri("spiffe://elsewhere/x")], "nobody", 30);
+    let (status, body) = initialize_with(&client(&ca, Some(&unmapped)), &gw.url, None).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["code"], "missing_credentials");
+
+    // The mismatch is a recorded refusal.
+    let recs = wait_for_record(&gw.db_path(), "the mismatch refusal", |r| {
+        r["code"] == "identity_mismatch"
+    })
+    .await;
+    assert_eq!(recs["decision"], "deny");
+}

@@ -19,8 +19,8 @@ use crate::SecretRef;
 
 pub use calls::{DuplicatesConfig, IdempotencyConfig};
 pub use identity::{
-    ActorAlgorithm, ActorKey, ActorKeyMaterial, IdentityConfig, JwksSource, OidcIssuer,
-    TOKEN_ALGORITHMS,
+    ActorAlgorithm, ActorKey, ActorKeyMaterial, CertField, CertMapping, IdentityConfig, JwksSource,
+    OidcIssuer, TOKEN_ALGORITHMS,
 };
 pub use limits::{
     Oversize, QuotaRule, QuotaScope, QuotaWindow, RateRule, RateScope, ResultsArgument, ToolRule,
@@ -108,6 +108,8 @@ pub struct TlsConfig {
     pub key: PathBuf,
     /// How often the files are checked for a change (and loaded again when they changed).
     pub reload_every: Duration,
+    /// PEM CA certificates: with it, every client must present a certificate they signed.
+    pub client_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]

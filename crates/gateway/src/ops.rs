@@ -152,6 +152,7 @@ pub async fn authorize_api(
         client: crate::endpoint::client_of(&parts.extensions),
         line: &line,
         cid,
+        cert: crate::endpoint::client_cert(&parts.extensions),
     };
     crate::admission::admit(st, &parts.headers, &peer).await
 }

@@ -45,6 +45,8 @@ pub struct AppState {
     /// The signed-request authenticator, when the config has actor keys (its HMAC secrets
     /// are read at start).
     pub actors: Option<Arc<crate::identity::SignedActors>>,
+    /// Which client certificates name which actors, when the config maps any.
+    pub cert_actors: Option<crate::identity::CertActors>,
     pub clock: SharedClock,
     pub stores: Stores,
     pub upstreams: Vec<Upstream>,
@@ -116,6 +118,7 @@ impl AppState {
             identity,
             tokens,
             actors,
+            cert_actors: crate::identity::CertActors::from_config(&config),
             started: clock.instant(),
             clock,
             config,

@@ -12,6 +12,8 @@ pub enum AuthMethod {
     Oidc,
     /// A request signed with an actor key (`x-actor-*` headers).
     SignedActor,
+    /// A client certificate verified in the TLS handshake.
+    Mtls,
     /// No authentication: the loopback-only conformance profile.
     Unauthenticated,
 }
@@ -22,6 +24,7 @@ impl AuthMethod {
             AuthMethod::ApiKey => "api_key",
             AuthMethod::Oidc => "oidc",
             AuthMethod::SignedActor => "signed_actor",
+            AuthMethod::Mtls => "mtls",
             AuthMethod::Unauthenticated => "unauthenticated",
         }
     }

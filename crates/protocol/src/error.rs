@@ -27,6 +27,7 @@ pub enum ErrorCode {
     InsufficientScope,
     IdentityUnavailable,
     ReplayedRequest,
+    IdentityMismatch,
     // protocol
     ParseError,
     InvalidRequest,
@@ -97,6 +98,7 @@ impl ErrorCode {
         ErrorCode::InsufficientScope,
         ErrorCode::IdentityUnavailable,
         ErrorCode::ReplayedRequest,
+        ErrorCode::IdentityMismatch,
         ErrorCode::ParseError,
         ErrorCode::InvalidRequest,
         ErrorCode::BatchNotSupported,
@@ -162,6 +164,7 @@ impl ErrorCode {
             InsufficientScope => "insufficient_scope",
             IdentityUnavailable => "identity_unavailable",
             ReplayedRequest => "replayed_request",
+            IdentityMismatch => "identity_mismatch",
             ParseError => "parse_error",
             InvalidRequest => "invalid_request",
             BatchNotSupported => "batch_not_supported",
@@ -220,7 +223,7 @@ impl ErrorCode {
             NotAcceptable => 406,
             RequestTimeout => 408,
             MissingCredentials | InvalidCredentials | AmbiguousCredentials | CredentialExpired
-            | CredentialRevoked | ReplayedRequest => 401,
+            | CredentialRevoked | ReplayedRequest | IdentityMismatch => 401,
             InsufficientScope => 403,
             IdentityUnavailable => 503,
             ParseError
@@ -270,9 +273,8 @@ impl ErrorCode {
             RequestCancelled => -32007,
             InternalError => -32603,
             MissingCredentials | InvalidCredentials | AmbiguousCredentials | CredentialExpired
-            | CredentialRevoked | InsufficientScope | IdentityUnavailable | ReplayedRequest => {
-                -32001
-            }
+            | CredentialRevoked | InsufficientScope | IdentityUnavailable | ReplayedRequest
+            | IdentityMismatch => -32001,
             SessionRequired | SessionNotFound | SessionForbidden => -32002,
             ToolNotAllowed | NotAllowed | ReadOnlyMode | WriteNotPermitted | DestructiveDenied
             | PolicyError | DecisionTimeout => -32003,
@@ -327,6 +329,9 @@ impl ErrorCode {
             }
             ReplayedRequest => {
                 "This signature was used before; sign every request anew, with the current time."
+            }
+            IdentityMismatch => {
+                "The client certificate and the other credential name different actors; send the credential of the certificate's actor."
             }
             ParseError => "The body must be one JSON-RPC 2.0 message in valid JSON.",
             InvalidRequest => {

@@ -25,6 +25,29 @@ pub struct IdentityConfig {
     pub actors: Vec<ActorKey>,
     /// How far a signed request's timestamp may be from the gateway's clock.
     pub actor_skew: Duration,
+    /// Which client certificates name which actors.
+    pub certificates: Vec<CertMapping>,
+}
+
+/// The part of a client certificate a mapping matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertField {
+    /// A URI SAN (a SPIFFE ID).
+    Uri,
+    /// A DNS SAN.
+    Dns,
+    /// The subject's common name.
+    Cn,
+}
+
+/// `[[identity.certificates]]`: client certificates whose `field` matches `pattern` (a glob)
+/// act as the actor named by that value, in `tenant` with `role`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertMapping {
+    pub field: CertField,
+    pub pattern: String,
+    pub tenant: String,
+    pub role: String,
 }
 
 /// Where an issuer's keys are.
@@ -293,11 +316,52 @@ pub(super) fn identity(
         errors,
     );
     let api_keys = raw.api_keys.unwrap_or(true);
-    if !api_keys && raw.oidc.is_empty() && raw.actors.is_empty() {
+    if !api_keys && raw.oidc.is_empty() && raw.actors.is_empty() && raw.certificates.is_empty() {
         errors.push((
             "identity.api_keys".into(),
             "with API keys off, configure a token issuer ([[identity.oidc]]) or actor keys ([[identity.actors]]): no credential would be accepted".into(),
         ));
+    }
+    let mut certificates = Vec::new();
+    for (i, c) in raw.certificates.iter().enumerate() {
+        let f = |k: &str| format!("identity.certificates[{i}].{k}");
+        let named: Vec<(CertField, &String)> = [
+            (CertField::Uri, &c.uri),
+            (CertField::Dns, &c.dns),
+            (CertField::Cn, &c.cn),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+        .collect();
+        let before = errors.len();
+        let (field, pattern) = match named.as_slice() {
+            [(k, v)] if !v.is_empty() && globset::Glob::new(v).is_ok() => (*k, (*v).clone()),
+            [_] => {
+                errors.push((f("uri"), "must be a glob".into()));
+                continue;
+            }
+            _ => {
+                errors.push((f("uri"), "give exactly one of uri, dns or cn".into()));
+                continue;
+            }
+        };
+        if !label_ok(&c.tenant) {
+            errors.push((
+                f("tenant"),
+                "must be 1-64 characters of A-Z a-z 0-9 _ - .".into(),
+            ));
+        }
+        if c.role.is_empty() {
+            errors.push((f("role"), "must name a role of [roles]".into()));
+        }
+        if errors.len() == before {
+            certificates.push(CertMapping {
+                field,
+                pattern,
+                tenant: c.tenant.clone(),
+                role: c.role.clone(),
+            });
+        }
     }
     IdentityConfig {
         api_keys,
@@ -305,6 +369,7 @@ pub(super) fn identity(
         oidc,
         actors,
         actor_skew,
+        certificates,
     }
 }
 

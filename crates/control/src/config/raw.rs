@@ -33,6 +33,18 @@ pub(super) struct RawIdentity {
     pub oidc: Vec<RawOidc>,
     pub actors: Vec<RawActorKey>,
     pub actor_skew: Option<String>,
+    pub certificates: Vec<RawCertMapping>,
+}
+
+/// `[[identity.certificates]]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct RawCertMapping {
+    pub uri: Option<String>,
+    pub dns: Option<String>,
+    pub cn: Option<String>,
+    pub tenant: String,
+    pub role: String,
 }
 
 /// `[[identity.actors]]`.
@@ -180,6 +192,7 @@ pub(super) struct RawTls {
     pub cert: String,
     pub key: String,
     pub reload_every: Option<String>,
+    pub client_ca: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -398,6 +398,28 @@ fn actor_keys_load_and_name_every_problem() {
 }
 
 #[test]
+fn certificate_mappings_need_a_client_ca_and_one_field_each() {
+    use crate::config::CertField;
+    let tls = "[server.tls]\ncert = \"gw.pem\"\nkey = \"gw.key\"\nclient_ca = \"ca.pem\"\n";
+    let c = load(&format!(
+        "{tls}[roles.bot]\nallow = []\n[[identity.certificates]]\nuri = \"spiffe://acme/*\"\ntenant = \"acme\"\nrole = \"bot\"\n"
+    ))
+    .unwrap();
+    assert!(c.server.tls.unwrap().client_ca.unwrap().ends_with("ca.pem"));
+    assert_eq!(c.identity.certificates[0].field, CertField::Uri);
+    assert_eq!(
+        fields("[[identity.certificates]]\ncn = \"x\"\ntenant = \"t\"\nrole = \"nobody\"\n"),
+        vec!["identity.certificates[0].role", "identity.certificates"]
+    );
+    assert_eq!(
+        fields(&format!(
+            "{tls}[[identity.certificates]]\nuri = \"a\"\ncn = \"b\"\ntenant = \"t\"\nrole = \"r\"\n[[identity.certificates]]\ndns = \"[\"\ntenant = \"\"\nrole = \"r\"\n"
+        )),
+        vec!["identity.certificates[0].uri", "identity.certificates[1].uri"]
+    );
+}
+
+#[test]
 fn strict_attribution_is_a_stdio_setting() {
     assert_eq!(
         fields(

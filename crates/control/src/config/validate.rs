@@ -319,10 +319,21 @@ pub(super) fn validate(
                 Duration::from_secs(10),
                 Duration::from_secs(86_400),
             );
+            if t.client_ca.as_deref() == Some("") {
+                e.add(
+                    "server.tls.client_ca",
+                    "must be the path of PEM CA certificates",
+                );
+            }
             (!t.cert.is_empty() && !t.key.is_empty()).then(|| TlsConfig {
                 cert: resolve_path(base_dir, &t.cert),
                 key: resolve_path(base_dir, &t.key),
                 reload_every,
+                client_ca: t
+                    .client_ca
+                    .as_deref()
+                    .filter(|c| !c.is_empty())
+                    .map(|c| resolve_path(base_dir, c)),
             })
         }),
         plain_http: s.plain_http.unwrap_or(false),
@@ -561,6 +572,22 @@ pub(super) fn validate(
         .as_ref()
         .map(|d| super::calls::duplicates(d, &mut limit_errors));
     let identity = super::identity::identity(&raw.identity, base_dir, &mut limit_errors);
+    for (i, c) in identity.certificates.iter().enumerate() {
+        if !policy.roles.contains_key(&c.role) {
+            limit_errors.push((
+                format!("identity.certificates[{i}].role"),
+                format!("'{}' is not a role in [roles]", c.role),
+            ));
+        }
+    }
+    if !identity.certificates.is_empty()
+        && server.tls.as_ref().is_none_or(|t| t.client_ca.is_none())
+    {
+        limit_errors.push((
+            "identity.certificates".into(),
+            "client certificates need [server.tls] with client_ca".into(),
+        ));
+    }
     for (i, a) in identity.actors.iter().enumerate() {
         if !policy.roles.contains_key(&a.role) {
             limit_errors.push((

@@ -36,6 +36,8 @@ pub struct Peer<'a> {
     /// `POST /mcp`, `GET /api/status`, ...
     pub line: &'a str,
     pub cid: &'a str,
+    /// The client certificate, when the connection is TLS with client certificates.
+    pub cert: Option<&'a crate::ingress::tls::ClientCert>,
 }
 
 pub async fn admit(
@@ -49,11 +51,33 @@ pub async fn admit(
     ingress::single(headers, crate::methods::tools::DRY_RUN_HEADER)?;
     ingress::single(headers, crate::methods::tools::IDEMPOTENCY_HEADER)?;
     limit_client(st, peer).await?;
-    match st
+    let by_cert = peer
+        .cert
+        .and_then(|c| st.cert_actors.as_ref().and_then(|m| m.principal(c)));
+    let result = st
         .identity
         .authenticate(headers, peer.line, st.clock.now_ms())
-        .await
-    {
+        .await;
+    let result = match (result, by_cert) {
+        // Only the certificate: it is the credential.
+        (Err(f), Some(cert)) if f.code == ErrorCode::MissingCredentials => Ok(cert),
+        // A credential on a certificate that names an actor: both must name the same one.
+        (Ok(p), Some(cert)) if p.tenant != cert.tenant || p.agent != cert.agent => {
+            Err(Failure::new(
+                ErrorCode::IdentityMismatch,
+                format!(
+                    "the client certificate names '{}/{}' but the {} names '{}/{}'",
+                    cert.tenant,
+                    cert.agent,
+                    p.auth_method.as_str(),
+                    p.tenant,
+                    p.agent
+                ),
+            ))
+        }
+        (other, _) => other,
+    };
+    match result {
         Ok(p) => Ok(p),
         Err(mut f) => {
             challenge(st, &mut f);

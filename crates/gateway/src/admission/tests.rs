@@ -30,6 +30,7 @@ const PEER: Peer<'static> = Peer {
     ))),
     line: "POST /mcp",
     cid: "cid-refused",
+    cert: None,
 };
 
 #[tokio::test]

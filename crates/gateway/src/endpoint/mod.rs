@@ -68,6 +68,15 @@ pub fn client_of(extensions: &axum::http::Extensions) -> Option<std::net::Socket
         .map(|c| c.0)
 }
 
+/// The client certificate of the connection, when it is TLS with client certificates.
+pub fn client_cert(
+    extensions: &axum::http::Extensions,
+) -> Option<&crate::ingress::tls::ClientCert> {
+    extensions
+        .get::<std::sync::Arc<crate::ingress::tls::ClientCert>>()
+        .map(|c| c.as_ref())
+}
+
 /// Guards shared by every verb on the endpoint, then identity.
 async fn admit(
     st: &AppState,
@@ -88,6 +97,7 @@ async fn admit(
         client,
         line: &line,
         cid,
+        cert: client_cert(&parts.extensions),
     };
     match crate::admission::admit(st, &parts.headers, &peer).await {
         Ok(principal) => {
@@ -211,6 +221,7 @@ async fn post_inner(
             client: client_of(&parts.extensions),
             line: &line,
             cid,
+            cert: client_cert(&parts.extensions),
         };
         crate::admission::record_refusal(st, headers, &peer, &f).await;
         return fail(log, &f, cid);

@@ -5,6 +5,7 @@
 //! `/mcp`, `/api/*` and the ledger API all use the same chain.
 
 mod apikey;
+pub mod mtls;
 pub mod oidc;
 pub mod signed;
 
@@ -20,6 +21,7 @@ use crate::ingress::single;
 use crate::respond::Failure;
 
 pub use apikey::{API_KEY_HEADER, ApiKeys};
+pub use mtls::CertActors;
 pub use oidc::Tokens;
 pub use signed::SignedActors;
 

@@ -21,6 +21,7 @@ async fn admit(
         client: Some("127.0.0.1:4000".parse().unwrap()),
         line: "POST /mcp",
         cid: "cid-test",
+        cert: None,
     };
     admit_with(st, h, &peer).await
 }

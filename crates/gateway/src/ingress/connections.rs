@@ -148,6 +148,20 @@ pub async fn serve(
                     return;
                 }
             };
+            // The client certificate (verified in the handshake), for identity.
+            let cert = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .and_then(|c| super::tls::ClientCert::parse(c))
+                .map(Arc::new);
+            let svc = svc.map_request(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                if let Some(c) = &cert {
+                    req.extensions_mut().insert(c.clone());
+                }
+                req
+            });
             let conn = builder
                 .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(svc))
                 .into_owned();

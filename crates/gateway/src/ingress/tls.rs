@@ -39,10 +39,34 @@ pub fn load(files: &TlsConfig) -> Result<Arc<ServerConfig>, String> {
     let key = PrivateKeyDer::from_pem_file(&files.key)
         .map_err(|e| format!("{}: {e}", files.key.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
+        .map_err(|e| e.to_string())?;
+    let builder = match &files.client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in
+                CertificateDer::pem_file_iter(ca).map_err(|e| format!("{}: {e}", ca.display()))?
+            {
+                let c = c.map_err(|e| format!("{}: {e}", ca.display()))?;
+                roots
+                    .add(c)
+                    .map_err(|e| format!("{}: not a CA certificate: {e}", ca.display()))?;
+            }
+            if roots.is_empty() {
+                return Err(format!("{}: no CA certificate in it", ca.display()));
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| format!("{}: {e}", ca.display()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
         .with_single_cert(chain, key)
         .map_err(|e| format!("the certificate and key do not make a TLS identity: {e}"))?;
     // HTTP/1.1 only: the ingress guards read the Host header, which HTTP/2 replaces with
@@ -99,5 +123,44 @@ impl Certificates {
             }
             self.reload_if_changed();
         }
+    }
+}
+
+/// What a client certificate (verified in the handshake) says about its holder: its URI and
+/// DNS subject alternative names, its subject CN, and the SHA-256 of its DER.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientCert {
+    pub uris: Vec<String>,
+    pub dns: Vec<String>,
+    pub cn: Option<String>,
+    pub sha256: String,
+}
+
+impl ClientCert {
+    /// Read a verified certificate's names; `None` if it cannot be parsed.
+    pub fn parse(der: &[u8]) -> Option<ClientCert> {
+        use sha2::{Digest, Sha256};
+        use x509_parser::extensions::GeneralName;
+        let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+        let mut out = ClientCert {
+            sha256: hex::encode(Sha256::digest(der)),
+            ..Default::default()
+        };
+        if let Ok(Some(san)) = cert.subject_alternative_name() {
+            for name in &san.value.general_names {
+                match name {
+                    GeneralName::URI(u) => out.uris.push(u.to_string()),
+                    GeneralName::DNSName(d) => out.dns.push(d.to_string()),
+                    _ => {}
+                }
+            }
+        }
+        out.cn = cert
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .map(str::to_string);
+        Some(out)
     }
 }

@@ -75,6 +75,7 @@ async fn present(st: &AppState, token: &str) -> Result<portcullis_identity::Prin
         client: Some("127.0.0.1:4000".parse().unwrap()),
         line: "POST /mcp",
         cid: "cid-test",
+        cert: None,
     };
     admit(st, &h, &peer).await
 }
@@ -151,6 +152,7 @@ async fn refusals_say_why_with_the_bearer_challenge() {
         client: None,
         line: "POST /mcp",
         cid: "c",
+        cert: None,
     };
     let f = admit(&st, &h, &peer).await.unwrap_err();
     assert_eq!(f.code, ErrorCode::MissingCredentials);

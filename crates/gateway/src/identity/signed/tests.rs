@@ -80,6 +80,7 @@ async fn present(st: &AppState, h: &HeaderMap) -> Result<portcullis_identity::Pr
         client: None,
         line: "POST /mcp",
         cid: "c",
+        cert: None,
     };
     admit(st, h, &peer).await
 }
@@ -258,6 +259,7 @@ async fn a_secret_that_was_not_read_refuses_and_a_request_without_a_body_signs_t
         client: None,
         line: "GET /mcp",
         cid: "c",
+        cert: None,
     };
     let f = admit(&st, &signed("h1", "report-bot", now(), BODY), &peer)
         .await
