@@ -277,3 +277,60 @@ async fn a_secret_the_gateway_cannot_read_stops_it_at_start() {
     };
     assert!(err.contains("PORTCULLIS_TEST_UNSET_SECRET"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_key_and_its_successor_are_both_valid_for_the_overlap() {
+    let (old_seed, old_entry) = keygen("bot-1");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("portcullis.toml");
+    std::fs::write(&cfg, demo_config("enforce", &old_entry)).unwrap();
+    let out = Command::new(bin())
+        .args([
+            "actors",
+            "rotate",
+            "--kid",
+            "bot-1",
+            "--new-kid",
+            "bot-2",
+            "--overlap",
+            "1h",
+            "--json",
+            "--config",
+        ])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    use base64::Engine;
+    let new_seed: [u8; 32] = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(v["private"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    // The operator applies what the command printed: the old entry gets its not_after.
+    let printed = v["config"].as_str().unwrap();
+    let (new_entry, old_change) = printed.split_once("# In the entry of 'bot-1':\n").unwrap();
+    assert!(new_entry.contains("not_before = ") && old_change.starts_with("not_after = "));
+    let gw = Gateway::start(&demo_config(
+        "enforce",
+        &format!("{old_entry}{old_change}\n{new_entry}"),
+    ));
+    let init = initialize_body();
+    for (signer, kid, ts) in [
+        (Signer::Ed(old_seed), "bot-1", now_s() - 2),
+        (Signer::Ed(new_seed), "bot-2", now_s() - 1),
+    ] {
+        let who = Who {
+            signer: &signer,
+            kid,
+            actor: "report-bot",
+        };
+        let r = post_signed(&gw, &who, ts, &init, &init, None).await;
+        assert_eq!(r.status, 200, "{kid}: {:?}", r.body);
+    }
+}

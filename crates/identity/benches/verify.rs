@@ -1,6 +1,7 @@
 //! What each credential costs to check, per request, in process: an API key's parse and hash
-//! comparison (the store lookup is not included), and a JWT's full verification for each
-//! allowed algorithm (issuer peek, header, key choice, signature, claims).
+//! comparison (the store lookup is not included), a JWT's full verification for each allowed
+//! algorithm (issuer peek, header, key choice, signature, claims), and a signed actor request's
+//! canonical string, body hash and signature check (the replay reservation is not included).
 
 use std::hint::black_box;
 
@@ -8,7 +9,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::jwk::JwkSet;
 use portcullis_identity::jwt::{self, ALLOWED, ClaimNames, IssuerRules};
 use portcullis_identity::test_keys::{TestKey, jwks};
-use portcullis_identity::{GeneratedKey, KeyRecord, ParsedKey};
+use portcullis_identity::{GeneratedKey, KeyRecord, ParsedKey, actor};
 use serde_json::json;
 
 const NOW: i64 = 1_800_000_000;
@@ -62,6 +63,29 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"demo.echo"}}"#;
+    let secret = b"an hmac secret of at least thirty-two bytes".to_vec();
+    let seed = [7u8; 32];
+    let message = |kid: &str| {
+        actor::canonical(
+            "POST",
+            "/mcp",
+            "report-bot",
+            NOW,
+            kid,
+            &actor::body_hash(body),
+        )
+    };
+    let hsig = actor::sign_hmac(&secret, &message("h"));
+    let esig = actor::sign_ed25519(&seed, &message("e")).expect("signed");
+    let hmac = actor::Verifier::Hmac(secret.clone());
+    let ed = actor::Verifier::Ed25519(actor::ed25519_public(&seed).expect("public"));
+    g.bench_function("signed_hmac_sha256", |b| {
+        b.iter(|| assert!(hmac.verify(&message(black_box("h")), black_box(&hsig))))
+    });
+    g.bench_function("signed_ed25519", |b| {
+        b.iter(|| assert!(ed.verify(&message(black_box("e")), black_box(&esig))))
+    });
     g.finish();
 }
 

@@ -415,7 +415,10 @@ fn certificate_mappings_need_a_client_ca_and_one_field_each() {
         fields(&format!(
             "{tls}[[identity.certificates]]\nuri = \"a\"\ncn = \"b\"\ntenant = \"t\"\nrole = \"r\"\n[[identity.certificates]]\ndns = \"[\"\ntenant = \"\"\nrole = \"r\"\n"
         )),
-        vec!["identity.certificates[0].uri", "identity.certificates[1].uri"]
+        vec![
+            "identity.certificates[0].uri",
+            "identity.certificates[1].uri"
+        ]
     );
 }
 

@@ -266,3 +266,56 @@ async fn a_secret_that_was_not_read_refuses_and_a_request_without_a_body_signs_t
         .unwrap_err();
     assert!(f.reason.contains("empty body"), "{}", f.reason);
 }
+
+#[tokio::test]
+async fn a_client_certificate_binds_the_signed_actor_of_its_request() {
+    use crate::ingress::tls::ClientCert;
+    let (st, _fx) = state(
+        "\n[server.tls]\ncert = \"gw.pem\"\nkey = \"gw.key\"\nclient_ca = \"ca.pem\"\n\n[[identity.certificates]]\ncn = \"report-*\"\ntenant = \"acme\"\nrole = \"reader\"\n",
+    );
+    let cert = |cn: &str| ClientCert {
+        cn: Some(cn.to_string()),
+        sha256: "00".repeat(32),
+        ..Default::default()
+    };
+    let admit_with = |c: ClientCert, h: HeaderMap| {
+        let st = st.clone();
+        async move {
+            let peer = Peer {
+                client: None,
+                line: "POST /mcp",
+                cid: "c",
+                cert: Some(&c),
+            };
+            admit(&st, &h, &peer).await
+        }
+    };
+    // The same actor with both: the signed credential is the principal.
+    let p = admit_with(cert("report-bot"), signed("h1", "report-bot", now(), BODY))
+        .await
+        .unwrap();
+    assert_eq!(
+        (p.agent.as_str(), p.auth_method),
+        ("report-bot", AuthMethod::SignedActor)
+    );
+    // Another actor signed on this workload's certificate: refused.
+    let f = admit_with(
+        cert("report-other"),
+        signed("h1", "report-bot", now() - 1, BODY),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(f.code, ErrorCode::IdentityMismatch);
+    assert!(f.reason.contains("acme/report-other"), "{}", f.reason);
+    // The certificate alone.
+    let mut bare = HeaderMap::new();
+    bare.insert("host", HeaderValue::from_static("localhost"));
+    let p = admit_with(cert("report-bot"), bare.clone()).await.unwrap();
+    assert_eq!(
+        (p.auth_method, p.role.as_str()),
+        (AuthMethod::Mtls, "reader")
+    );
+    // A certificate that names no actor is no credential.
+    let f = admit_with(cert("stranger"), bare).await.unwrap_err();
+    assert_eq!(f.code, ErrorCode::MissingCredentials);
+}
