@@ -32,10 +32,12 @@ pub fn jwt_token(data: &[u8]) {
         skew_s: 60,
         max_token_bytes: 8192,
     };
-    let keys: JwkSet = serde_json::from_value(json!({"keys": [{
-        "kty": "OKP", "crv": "Ed25519", "kid": "ed-1", "alg": "EdDSA", "x": PUBLIC_KEY,
-    }]}))
-    .expect("the fixed key set");
+    let keys = jwt::Keys::from(
+        serde_json::from_value::<JwkSet>(json!({"keys": [{
+            "kty": "OKP", "crv": "Ed25519", "kid": "ed-1", "alg": "EdDSA", "x": PUBLIC_KEY,
+        }]}))
+        .expect("the fixed key set"),
+    );
     if let Ok(v) = jwt::verify(&rules, &keys, token, NOW) {
         assert_eq!(claimed.as_deref(), Ok(ISS));
         assert_eq!(v.issuer, ISS);
@@ -60,10 +62,12 @@ mod tests {
         let token = std::fs::read_to_string(path).expect("corpus token");
         assert_eq!(jwt::claimed_issuer(&token, 8192).as_deref(), Ok(ISS));
         jwt_token(token.as_bytes());
-        let keys: JwkSet = serde_json::from_value(json!({"keys": [{
-            "kty": "OKP", "crv": "Ed25519", "kid": "ed-1", "alg": "EdDSA", "x": PUBLIC_KEY,
-        }]}))
-        .unwrap();
+        let keys = jwt::Keys::from(
+            serde_json::from_value::<JwkSet>(json!({"keys": [{
+                "kty": "OKP", "crv": "Ed25519", "kid": "ed-1", "alg": "EdDSA", "x": PUBLIC_KEY,
+            }]}))
+            .unwrap(),
+        );
         let rules = IssuerRules {
             issuer: ISS.into(),
             audiences: vec!["https://gw.example/mcp".into()],

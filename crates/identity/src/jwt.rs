@@ -194,10 +194,42 @@ fn number(claims: &Value, name: &str) -> Option<i64> {
     claims.get(name).and_then(Value::as_i64)
 }
 
+/// An issuer's key set, with each usable key turned into a decoding key once (not on every
+/// token).
+pub struct Keys {
+    set: JwkSet,
+    decoding: std::collections::HashMap<String, DecodingKey>,
+}
+
+impl From<JwkSet> for Keys {
+    fn from(set: JwkSet) -> Keys {
+        let decoding = set
+            .keys
+            .iter()
+            .filter_map(|k| {
+                let kid = k.common.key_id.clone()?;
+                Some((kid, DecodingKey::from_jwk(k).ok()?))
+            })
+            .collect();
+        Keys { set, decoding }
+    }
+}
+
+impl Keys {
+    /// How many keys the set has.
+    pub fn len(&self) -> usize {
+        self.set.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.keys.is_empty()
+    }
+}
+
 /// Verify `token` against the issuer's `rules` and `keys` at `now_s` (seconds since the epoch).
 pub fn verify(
     rules: &IssuerRules,
-    keys: &JwkSet,
+    keys: &Keys,
     token: &str,
     now_s: i64,
 ) -> Result<Verified, TokenError> {
@@ -211,12 +243,16 @@ pub fn verify(
     }
     let kid = header.kid.ok_or(TokenError::NoKeyId)?;
     let jwk = keys
+        .set
         .find(&kid)
         .ok_or_else(|| TokenError::UnknownKey(kid.clone()))?;
     if !fits(jwk, header.alg) {
         return Err(TokenError::KeyMismatch(kid));
     }
-    let key = DecodingKey::from_jwk(jwk).map_err(|_| TokenError::KeyMismatch(kid.clone()))?;
+    let key = keys
+        .decoding
+        .get(&kid)
+        .ok_or_else(|| TokenError::KeyMismatch(kid.clone()))?;
     let mut validation = Validation::new(header.alg);
     validation.algorithms = vec![header.alg];
     // Time, issuer and audience are checked below, on the caller's clock and rules.
@@ -225,7 +261,7 @@ pub fn verify(
     validation.validate_aud = false;
     validation.required_spec_claims = HashSet::new();
     let data =
-        jsonwebtoken::decode::<Value>(token, &key, &validation).map_err(|e| match e.kind() {
+        jsonwebtoken::decode::<Value>(token, key, &validation).map_err(|e| match e.kind() {
             jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError::Signature,
             jsonwebtoken::errors::ErrorKind::InvalidAlgorithm
             | jsonwebtoken::errors::ErrorKind::InvalidKeyFormat => {

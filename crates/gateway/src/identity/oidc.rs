@@ -37,7 +37,7 @@ struct Issuer {
     source: JwksSource,
     refresh_every: Duration,
     default_role: Option<String>,
-    keys: RwLock<Option<Arc<JwkSet>>>,
+    keys: RwLock<Option<Arc<jwt::Keys>>>,
     state: Mutex<FetchState>,
     /// One fetch at a time.
     fetching: tokio::sync::Mutex<()>,
@@ -233,7 +233,8 @@ impl Tokens {
         st.tried_at = Some(now);
         match result {
             Ok(set) => {
-                *i.keys.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(set));
+                *i.keys.write().unwrap_or_else(|p| p.into_inner()) =
+                    Some(Arc::new(jwt::Keys::from(set)));
                 st.fetched_at = Some(now);
                 st.error = None;
                 Ok(())
@@ -246,7 +247,7 @@ impl Tokens {
     }
 
     /// `i`'s keys, fetched again first if they are older than its refresh interval.
-    async fn keys(&self, i: &Issuer) -> Option<Arc<JwkSet>> {
+    async fn keys(&self, i: &Issuer) -> Option<Arc<jwt::Keys>> {
         let stale = {
             let st = i.state.lock().unwrap_or_else(|p| p.into_inner());
             st.fetched_at.is_none_or(|t| {

@@ -37,8 +37,8 @@ fn claims() -> Value {
     })
 }
 
-fn set(keys: &[&TestKey]) -> JwkSet {
-    serde_json::from_value(jwks(keys)).unwrap()
+fn set(keys: &[&TestKey]) -> Keys {
+    Keys::from(serde_json::from_value::<JwkSet>(jwks(keys)).unwrap())
 }
 
 fn check(key: &TestKey, token: &str) -> Result<Verified, TokenError> {
@@ -180,10 +180,11 @@ fn forged_and_confused_tokens_are_refused() {
     );
     // An RSA token presented with an EC key of its kid: the key does not fit.
     let rsa_token = rsa().sign(&claims());
-    let mut mixed = set(&[&key]);
     let mut jwk = key.jwk.clone();
     jwk["kid"] = json!("rsa-1");
-    mixed.keys.push(serde_json::from_value(jwk).unwrap());
+    let mixed = Keys::from(
+        serde_json::from_value::<JwkSet>(json!({"keys": [key.jwk.clone(), jwk]})).unwrap(),
+    );
     assert_eq!(
         verify(&rules(), &mixed, &rsa_token, NOW),
         Err(TokenError::KeyMismatch("rsa-1".into()))
