@@ -230,6 +230,10 @@ async fn signed_requests_run_and_every_bad_one_is_refused_and_recorded() {
     .await;
     assert_eq!(again.status, 401);
     assert_eq!(again.body["code"], "replayed_request");
+    // The retry carries the first request's correlation id: derived from the actor, the time
+    // and the body hash.
+    let cid = |r: &Reply| r.headers["x-correlation-id"].to_str().unwrap().to_string();
+    assert_eq!(cid(&first), cid(&again));
     // A timestamp outside the window.
     let stale = post_signed(
         &gw,
@@ -245,6 +249,7 @@ async fn signed_requests_run_and_every_bad_one_is_refused_and_recorded() {
     )
     .await;
     assert_eq!(stale.body["code"], "invalid_credentials");
+    assert_ne!(cid(&first), cid(&stale), "another time, another id");
 
     let recs = ledger_until(&gw.db_path(), |recs| {
         recs.iter()

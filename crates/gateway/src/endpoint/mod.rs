@@ -61,6 +61,33 @@ pub fn new_correlation_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// The correlation id of a request: for a signed actor request, derived from its actor, its
+/// timestamp and its body hash (so a retried identical request carries the same id, and is
+/// refused as a replay under it); else a new random one.
+pub fn correlation_id(headers: &axum::http::HeaderMap) -> String {
+    use portcullis_identity::actor;
+    use sha2::{Digest, Sha256};
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    let (Some(a), Some(ts), Some(body)) = (
+        get(actor::ACTOR_HEADER),
+        get(actor::TS_HEADER),
+        get(actor::BODY_HEADER),
+    ) else {
+        return new_correlation_id();
+    };
+    let digest = Sha256::digest(format!("portcullis-actor-request\n{a}\n{ts}\n{body}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
 /// The client's address, when the listener recorded it.
 pub fn client_of(extensions: &axum::http::Extensions) -> Option<std::net::SocketAddr> {
     extensions
@@ -179,7 +206,7 @@ pub(crate) struct Post<'a> {
 
 pub async fn post(State(st): State<Arc<AppState>>, req: Request<Body>) -> Response {
     let started = Instant::now();
-    let cid = new_correlation_id();
+    let cid = correlation_id(req.headers());
     let mut log = RequestLog::default();
     let (parts, body) = req.into_parts();
     let resp = post_inner(&st, &parts, body, &cid, &mut log).await;
@@ -281,7 +308,7 @@ async fn post_inner(
 /// after `Last-Event-ID`. Revision 2026-07-28 has no GET stream.
 pub async fn get(State(st): State<Arc<AppState>>, req: Request<Body>) -> Response {
     let started = Instant::now();
-    let cid = new_correlation_id();
+    let cid = correlation_id(req.headers());
     let mut log = RequestLog::default();
     let (parts, _) = req.into_parts();
     let resp = match admit(&st, &parts, &cid, &mut log).await {
@@ -294,7 +321,7 @@ pub async fn get(State(st): State<Arc<AppState>>, req: Request<Body>) -> Respons
 /// DELETE ends the caller's legacy session.
 pub async fn delete(State(st): State<Arc<AppState>>, req: Request<Body>) -> Response {
     let started = Instant::now();
-    let cid = new_correlation_id();
+    let cid = correlation_id(req.headers());
     let mut log = RequestLog::default();
     let (parts, _) = req.into_parts();
     let resp = match admit(&st, &parts, &cid, &mut log).await {
