@@ -198,10 +198,16 @@ async fn client_certificates_are_required_mapped_to_actors_and_bound_to_other_cr
         write("gw.key", &server.1),
         write("ca.pem", &ca.pem),
     );
+    // A token issuer too, to bind tokens to certificates.
+    let token_key = portcullis_identity::test_keys::TestKey::ed("ed-1");
+    let jwks = write(
+        "jwks.json",
+        &portcullis_identity::test_keys::jwks(&[&token_key]).to_string(),
+    );
     let gw = Gateway::start(&demo_config(
         "enforce",
         &format!(
-            "[server.tls]\ncert = \"{cert}\"\nkey = \"{key}\"\nclient_ca = \"{ca_file}\"\n\n[[identity.certificates]]\nuri = \"spiffe://acme.example/agent/*\"\ntenant = \"acme\"\nrole = \"agent\"\n\n[[identity.certificates]]\ncn = \"agent-*\"\ntenant = \"t1\"\nrole = \"agent\"\n"
+            "[server.tls]\ncert = \"{cert}\"\nkey = \"{key}\"\nclient_ca = \"{ca_file}\"\n\n[identity]\nresource = \"https://gw.test/mcp\"\n\n[[identity.oidc]]\nissuer = \"https://idp.test\"\njwks_file = \"{jwks}\"\n\n[[identity.certificates]]\nuri = \"spiffe://acme.example/agent/*\"\ntenant = \"acme\"\nrole = \"agent\"\n\n[[identity.certificates]]\ncn = \"agent-*\"\ntenant = \"t1\"\nrole = \"agent\"\n"
         ),
     ));
     let spiffe = leaf(
@@ -246,6 +252,32 @@ async fn client_certificates_are_required_mapped_to_actors_and_bound_to_other_cr
     let same = leaf(&ca, vec![], "agent-agent", 30);
     let (status, body) = initialize_with(&client(&ca, Some(&same)), &gw.url, Some(&api_key)).await;
     assert_eq!(status, 200, "{body}");
+    // A token on a certificate: the token's actor must be the certificate's.
+    let token = |sub: &str| {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        token_key.sign(&serde_json::json!({
+            "iss": "https://idp.test", "aud": "https://gw.test/mcp", "sub": sub,
+            "tenant": "acme", "roles": ["agent"], "iat": now, "exp": now + 300,
+        }))
+    };
+    let (status, body) = initialize_with(
+        &client(&ca, Some(&spiffe)),
+        &gw.url,
+        Some(&token("spiffe://acme.example/agent/other")),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["code"]),
+        (401, &serde_json::json!("identity_mismatch")),
+        "{body}"
+    );
+    let (status, body) = initialize_with(
+        &client(&ca, Some(&spiffe)),
+        &gw.url,
+        Some(&token("spiffe://acme.example/agent/report")),
+    )
+    .await;
+    assert_eq!(status, 200, "the same actor: {body}");
     // A certificate that names no actor, and no other credential.
     let unmapped = leaf(&ca, vec![uri("spiffe://elsewhere/x")], "nobody", 30);
     let (status, body) = initialize_with(&client(&ca, Some(&unmapped)), &gw.url, None).await;
