@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use portcullis_identity::{AuthMethod, KeyStatus, ParsedKey, Principal};
 use portcullis_protocol::ErrorCode;
 use portcullis_store::KeyStore;
@@ -40,14 +40,7 @@ fn invalid() -> Failure {
 
 /// The key in `Authorization: Bearer pcl_…`, if that is what the header holds.
 fn bearer_key(headers: &HeaderMap) -> Result<Option<&str>, Failure> {
-    let Some(v) = single(headers, header::AUTHORIZATION.as_str())? else {
-        return Ok(None);
-    };
-    let v = v.to_str().map_err(|_| malformed())?;
-    Ok(v.split_once(' ')
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-        .filter(|t| t.starts_with(KEY_PREFIX)))
+    Ok(super::bearer(headers)?.filter(|t| t.starts_with(KEY_PREFIX)))
 }
 
 /// The key in `X-MCP-KEY`, if present.

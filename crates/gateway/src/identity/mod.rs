@@ -122,6 +122,23 @@ impl Identity {
     }
 }
 
+/// The token of `Authorization: Bearer <token>` (any case of `Bearer`, trimmed), if that is
+/// what the header holds; a repeated or non-ASCII header is refused.
+pub(crate) fn bearer(headers: &HeaderMap) -> Result<Option<&str>, Failure> {
+    let Some(v) = single(headers, header::AUTHORIZATION.as_str())? else {
+        return Ok(None);
+    };
+    let v = v.to_str().map_err(|_| {
+        Failure::new(
+            ErrorCode::InvalidCredentials,
+            "the credentials header is malformed",
+        )
+    })?;
+    Ok(v.split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim()))
+}
+
 /// Why a request no authenticator claims is refused: an `Authorization` header nobody accepts
 /// is an invalid credential, no credential at all is a missing one.
 fn unclaimed(headers: &HeaderMap) -> Result<Failure, Failure> {

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use jsonwebtoken::jwk::JwkSet;
 use portcullis_clock::Clock;
 use portcullis_control::{Config, JwksSource, OidcIssuer};
@@ -21,7 +21,6 @@ use portcullis_protocol::ErrorCode;
 use serde_json::json;
 
 use super::Authenticator;
-use crate::ingress::single;
 use crate::respond::Failure;
 
 /// The shortest time between two fetches a token with an unknown key id may cause.
@@ -193,18 +192,19 @@ impl Tokens {
                 .map_err(|e| format!("reading {}: {e}", p.display())),
             JwksSource::Url(u) => {
                 let client = self.client.as_ref().ok_or("no HTTP client")?;
-                let resp = client.get(u).send().await.map_err(|e| e.to_string())?;
+                let mut resp = client.get(u).send().await.map_err(|e| e.to_string())?;
                 if !resp.status().is_success() {
                     return Err(format!("{u} answered {}", resp.status()));
                 }
-                if resp
-                    .content_length()
-                    .is_some_and(|n| n > MAX_JWKS_BYTES as u64)
-                {
-                    return Err(format!("{u} sent more than {MAX_JWKS_BYTES} bytes"));
+                // Read at most the cap, whatever Content-Length says (or whether it says).
+                let mut body = Vec::new();
+                while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+                    if body.len() + chunk.len() > MAX_JWKS_BYTES {
+                        return Err(format!("{u} sent more than {MAX_JWKS_BYTES} bytes"));
+                    }
+                    body.extend_from_slice(&chunk);
                 }
-                let body = resp.bytes().await.map_err(|e| e.to_string())?;
-                Ok(body.to_vec())
+                Ok(body)
             }
         }
     }
@@ -261,16 +261,7 @@ impl Tokens {
     }
 
     fn bearer<'h>(&self, headers: &'h HeaderMap) -> Result<Option<&'h str>, Failure> {
-        let Some(v) = single(headers, header::AUTHORIZATION.as_str())? else {
-            return Ok(None);
-        };
-        let Ok(v) = v.to_str() else {
-            return Ok(None);
-        };
-        Ok(v.split_once(' ')
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, t)| t.trim())
-            .filter(|t| jwt::looks_like_jwt(t)))
+        Ok(super::bearer(headers)?.filter(|t| jwt::looks_like_jwt(t)))
     }
 
     /// A refusal with the RFC 6750 / RFC 9728 challenge.

@@ -148,14 +148,24 @@ pub async fn serve(
                     return;
                 }
             };
-            // The client certificate (verified in the handshake), for identity.
-            let cert = stream
+            // The client certificate (verified in the handshake), for identity. One that was
+            // verified but cannot be read closes the connection: its names would bind the
+            // request's other credentials, so going on without them would fail open.
+            let cert = match stream
                 .get_ref()
                 .1
                 .peer_certificates()
                 .and_then(|c| c.first())
-                .and_then(|c| super::tls::ClientCert::parse(c))
-                .map(Arc::new);
+            {
+                None => None,
+                Some(der) => match super::tls::ClientCert::parse(der) {
+                    Some(c) => Some(Arc::new(c)),
+                    None => {
+                        tracing::warn!(client = %addr, "a client certificate could not be read; connection closed");
+                        return;
+                    }
+                },
+            };
             let svc = svc.map_request(move |mut req: hyper::Request<hyper::body::Incoming>| {
                 if let Some(c) = &cert {
                     req.extensions_mut().insert(c.clone());

@@ -59,6 +59,19 @@ pub struct Settlement {
     pub outcome: String,
 }
 
+impl Settlement {
+    /// Whether the request was allowed and sent on, whatever the upstream answered (not a
+    /// refusal, a preview, a replay, or an allowed call whose decision record failed or whose
+    /// client went away first).
+    pub fn forwarded(&self) -> bool {
+        self.decision == Decision::Allow
+            && !matches!(
+                self.outcome.as_str(),
+                "not_forwarded" | REPLAYED | "audit_unavailable"
+            )
+    }
+}
+
 /// One check on the request path: one module under `pipeline/stages/`, registered once in
 /// `stages::standard`.
 #[async_trait]

@@ -239,3 +239,23 @@ async fn api_keys_can_be_turned_off_and_the_default_role_applies() {
     let p = present(&st, &key.sign(&c)).await.unwrap();
     assert_eq!((p.role.as_str(), p.tenant.as_str()), ("reader", "fixed"));
 }
+
+#[tokio::test]
+async fn an_oversized_key_set_is_not_read() {
+    let key = TestKey::ec("ec-1");
+    let issuer = Issuer::new(&[&key]);
+    let mut big = jwks(&[&key]);
+    big["padding"] = json!("x".repeat(300 * 1024));
+    std::fs::write(issuer.path(), big.to_string()).unwrap();
+    let (st, _fx) = issuer.state("");
+    let f = present(&st, &key.sign(&claims())).await.unwrap_err();
+    assert_eq!(f.code, ErrorCode::IdentityUnavailable);
+    let missing = st.tokens.as_ref().unwrap().unavailable();
+    assert!(
+        missing[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("larger than"),
+        "{missing:?}"
+    );
+}

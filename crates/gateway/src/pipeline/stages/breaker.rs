@@ -14,7 +14,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use portcullis_ledger::Decision;
 use portcullis_protocol::ErrorCode;
 use portcullis_store::{KillSwitch, SwitchScope};
 use serde_json::json;
@@ -284,11 +283,7 @@ impl Stage for Breaker {
         if s.ctx.method != GovernedMethod::ToolsCall {
             return;
         }
-        let forwarded = s.decision == Decision::Allow
-            && !matches!(
-                s.outcome.as_str(),
-                "not_forwarded" | "audit_unavailable" | "replayed"
-            );
+        let forwarded = s.forwarded();
         let now = st.clock.now_ms();
         let mut transitions = Vec::new();
         let mut map = st.circuits.lock();

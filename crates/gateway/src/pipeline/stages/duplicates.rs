@@ -9,7 +9,7 @@ use portcullis_protocol::ErrorCode;
 use portcullis_store::Reservation;
 use serde_json::json;
 
-use super::idempotency::{fingerprint, forwarded, release};
+use super::idempotency::{fingerprint, release};
 use crate::pipeline::{Governed, GovernedMethod, Settlement, Stage, Step};
 use crate::respond::Failure;
 use crate::state::AppState;
@@ -75,7 +75,7 @@ impl Stage for Duplicates {
 
     fn settle(&self, st: &AppState, s: &Settlement) {
         if let Some(key) = s.facts.duplicate.clone()
-            && !forwarded(s)
+            && !s.forwarded()
         {
             release(st, key, "a duplicate-call reservation");
         }

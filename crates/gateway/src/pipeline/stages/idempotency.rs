@@ -118,18 +118,11 @@ impl Stage for Idempotency {
 
     fn settle(&self, st: &AppState, s: &Settlement) {
         if let Some(key) = s.facts.idempotency.clone()
-            && !forwarded(s)
+            && !s.forwarded()
         {
             release(st, key, "an idempotency key");
         }
     }
-}
-
-/// Whether a settled call was allowed and sent on (whatever the upstream answered).
-pub(super) fn forwarded(s: &Settlement) -> bool {
-    s.decision == portcullis_ledger::Decision::Allow
-        && s.outcome != "not_forwarded"
-        && s.outcome != ErrorCode::AuditUnavailable.as_str()
 }
 
 /// Free the reservation `key` (`what` it is, for the log) in the background.

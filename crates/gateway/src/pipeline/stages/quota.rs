@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use portcullis_control::{QuotaRule, QuotaScope};
-use portcullis_ledger::Decision;
 use portcullis_protocol::ErrorCode;
 use portcullis_store::{LimitStore, QuotaOutcome, StoreError};
 use serde_json::json;
@@ -139,9 +138,7 @@ impl Stage for Quota {
     /// A call that spent quota but was not forwarded after all (its decision record could not
     /// be written) gets it back.
     fn settle(&self, st: &AppState, s: &Settlement) {
-        let forwarded = s.decision == Decision::Allow
-            && !matches!(s.outcome.as_str(), "not_forwarded" | "audit_unavailable");
-        if forwarded || s.facts.quota_spent.is_empty() {
+        if s.forwarded() || s.facts.quota_spent.is_empty() {
             return;
         }
         let limits: Arc<dyn LimitStore> = st.stores.limits.clone();
@@ -198,6 +195,7 @@ mod tests {
     use std::time::Duration;
 
     use portcullis_control::QuotaWindow;
+    use portcullis_ledger::Decision;
     use portcullis_store::Stores;
 
     use super::*;
