@@ -26,6 +26,7 @@ fn bench(c: &mut Criterion) {
         created_ms: 0,
         expires_ms: None,
         revoked_ms: None,
+        tenant_disabled_ms: None,
     };
     g.bench_function("api_key", |b| {
         b.iter(|| {

@@ -1,6 +1,8 @@
-//! API keys: `pcl_<id>_<secret>`, 12 hex id characters and 43 base64url secret characters
-//! (256 random bits). Only SHA-256 of the whole key is stored; the id finds the row and the hash
-//! is compared in constant time. Keys are random, so a fast hash is the right hash here.
+//! API keys: `pcl_<id>_<secret>` for agents and `pca_<id>_<secret>` for administrators, 12 hex
+//! id characters and 43 base64url secret characters (256 random bits). The prefix keeps the two
+//! apart: an agent key is never looked up as an admin key, nor the other way round. Only SHA-256
+//! of the whole key is stored; the id finds the row and the hash is compared in constant time.
+//! Keys are random, so a fast hash is the right hash here.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -11,6 +13,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 const PREFIX: &str = "pcl_";
+/// The prefix of admin keys (the admin API's credentials).
+pub const ADMIN_PREFIX: &str = "pca_";
 const ID_LEN: usize = 12;
 const SECRET_LEN: usize = 43;
 /// Total length of a well-formed key.
@@ -18,7 +22,7 @@ pub const KEY_LEN: usize = PREFIX.len() + ID_LEN + 1 + SECRET_LEN;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiKeyError {
-    #[error("API key is not in the pcl_<id>_<secret> format")]
+    #[error("API key is not in the <prefix>_<id>_<secret> format")]
     Malformed,
 }
 
@@ -31,13 +35,23 @@ pub struct GeneratedKey {
 }
 
 impl GeneratedKey {
+    /// A new agent key.
     pub fn generate() -> GeneratedKey {
+        GeneratedKey::with_prefix(PREFIX)
+    }
+
+    /// A new admin key.
+    pub fn admin() -> GeneratedKey {
+        GeneratedKey::with_prefix(ADMIN_PREFIX)
+    }
+
+    fn with_prefix(prefix: &str) -> GeneratedKey {
         let mut id = [0u8; ID_LEN / 2];
         let mut secret = [0u8; 32];
         OsRng.fill_bytes(&mut id);
         OsRng.fill_bytes(&mut secret);
         let id = hex::encode(id);
-        let token = format!("{PREFIX}{id}_{}", URL_SAFE_NO_PAD.encode(secret));
+        let token = format!("{prefix}{id}_{}", URL_SAFE_NO_PAD.encode(secret));
         let hash = hash_token(&token);
         GeneratedKey { id, token, hash }
     }
@@ -51,11 +65,21 @@ pub struct ParsedKey {
 }
 
 impl ParsedKey {
+    /// An agent key.
     pub fn parse(token: &str) -> Result<ParsedKey, ApiKeyError> {
-        if token.len() != KEY_LEN || !token.starts_with(PREFIX) {
+        ParsedKey::parse_with(PREFIX, token)
+    }
+
+    /// An admin key.
+    pub fn parse_admin(token: &str) -> Result<ParsedKey, ApiKeyError> {
+        ParsedKey::parse_with(ADMIN_PREFIX, token)
+    }
+
+    fn parse_with(prefix: &str, token: &str) -> Result<ParsedKey, ApiKeyError> {
+        if token.len() != KEY_LEN || !token.starts_with(prefix) {
             return Err(ApiKeyError::Malformed);
         }
-        let rest = &token[PREFIX.len()..];
+        let rest = &token[prefix.len()..];
         let (id, secret) = rest.split_at(ID_LEN);
         let secret = secret.strip_prefix('_').ok_or(ApiKeyError::Malformed)?;
         let id_ok = id
@@ -90,6 +114,10 @@ pub struct KeyRecord {
     pub created_ms: i64,
     pub expires_ms: Option<i64>,
     pub revoked_ms: Option<i64>,
+    /// When the key's tenant was disabled, if it is: read from the tenant with the key, never
+    /// stored with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_disabled_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,23 +127,49 @@ pub enum KeyStatus {
     Mismatch,
     Expired,
     Revoked,
+    /// The key is sound but its tenant is disabled.
+    TenantDisabled,
+}
+
+/// Check a presented key against a stored hash and lifetime at `now_ms`. The hash is compared
+/// first (in constant time), so a caller without the secret learns nothing about the key's
+/// state.
+pub fn check_key(
+    hash_hex: &str,
+    expires_ms: Option<i64>,
+    revoked_ms: Option<i64>,
+    presented: &ParsedKey,
+    now_ms: i64,
+) -> KeyStatus {
+    let stored = hex::decode(hash_hex).unwrap_or_default();
+    if stored.len() != 32 || !bool::from(stored.ct_eq(&presented.hash)) {
+        return KeyStatus::Mismatch;
+    }
+    if revoked_ms.is_some_and(|r| r <= now_ms) {
+        return KeyStatus::Revoked;
+    }
+    if expires_ms.is_some_and(|e| e <= now_ms) {
+        return KeyStatus::Expired;
+    }
+    KeyStatus::Valid
 }
 
 impl KeyRecord {
-    /// Check a presented key against this record at `now_ms`. The hash is compared first (in
-    /// constant time), so a caller without the secret learns nothing about the key's state.
+    /// Check a presented key against this record at `now_ms` ([`check_key`]); a sound key of a
+    /// disabled tenant is [`KeyStatus::TenantDisabled`].
     pub fn check(&self, presented: &ParsedKey, now_ms: i64) -> KeyStatus {
-        let stored = hex::decode(&self.hash_hex).unwrap_or_default();
-        if stored.len() != 32 || !bool::from(stored.ct_eq(&presented.hash)) {
-            return KeyStatus::Mismatch;
+        match check_key(
+            &self.hash_hex,
+            self.expires_ms,
+            self.revoked_ms,
+            presented,
+            now_ms,
+        ) {
+            KeyStatus::Valid if self.tenant_disabled_ms.is_some_and(|d| d <= now_ms) => {
+                KeyStatus::TenantDisabled
+            }
+            s => s,
         }
-        if self.revoked_ms.is_some_and(|r| r <= now_ms) {
-            return KeyStatus::Revoked;
-        }
-        if self.expires_ms.is_some_and(|e| e <= now_ms) {
-            return KeyStatus::Expired;
-        }
-        KeyStatus::Valid
     }
 }
 
@@ -133,6 +187,7 @@ mod tests {
             created_ms: 0,
             expires_ms: None,
             revoked_ms: None,
+            tenant_disabled_ms: None,
         }
     }
 
@@ -143,6 +198,36 @@ mod tests {
         let p = ParsedKey::parse(&k.token).unwrap();
         assert_eq!(p.id, k.id);
         assert_eq!(record_for(&k).check(&p, 1), KeyStatus::Valid);
+    }
+
+    #[test]
+    fn agent_and_admin_keys_never_parse_as_each_other() {
+        let agent = GeneratedKey::generate();
+        let admin = GeneratedKey::admin();
+        assert!(admin.token.starts_with(ADMIN_PREFIX));
+        assert_eq!(admin.token.len(), KEY_LEN);
+        assert_eq!(ParsedKey::parse_admin(&admin.token).unwrap().id, admin.id);
+        assert_eq!(ParsedKey::parse(&admin.token), Err(ApiKeyError::Malformed));
+        assert_eq!(
+            ParsedKey::parse_admin(&agent.token),
+            Err(ApiKeyError::Malformed)
+        );
+    }
+
+    #[test]
+    fn a_disabled_tenant_stops_a_sound_key_but_not_before_its_time() {
+        let k = GeneratedKey::generate();
+        let p = ParsedKey::parse(&k.token).unwrap();
+        let mut r = record_for(&k);
+        r.tenant_disabled_ms = Some(10);
+        assert_eq!(r.check(&p, 9), KeyStatus::Valid);
+        assert_eq!(r.check(&p, 10), KeyStatus::TenantDisabled);
+        r.revoked_ms = Some(5);
+        assert_eq!(r.check(&p, 10), KeyStatus::Revoked, "revocation says more");
+        let mut forged = k.token.clone();
+        forged.pop();
+        forged.push('!');
+        assert!(ParsedKey::parse(&forged).is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! one it needs. The embedded SQLite backend is the default; the in-memory one serves tests.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod approvals;
 pub mod checkpointer;
 pub mod checkpoints;
@@ -21,6 +22,7 @@ pub mod verify;
 
 use std::sync::Arc;
 
+pub use admin::{AdminStore, Tenant};
 pub use approvals::{Approval, ApprovalBinding, ApprovalState, ApprovalStore, Consumption};
 pub use checkpointer::{CheckpointError, Checkpointer, sign_checkpoint};
 pub use checkpoints::{CheckpointStore, StoredCheckpoint};
@@ -36,13 +38,14 @@ pub use sqlite::{SqliteOptions, SqliteStore};
 pub use verify::{VerifyError, VerifyReport, verify_sqlite};
 
 /// Version of the store's schema, reported by `/api/status`.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// A backend that stores every concern.
 pub trait Backend:
     LedgerStore
     + CheckpointStore
     + KeyStore
+    + AdminStore
     + ControlStore
     + ApprovalStore
     + ReplayStore
@@ -55,6 +58,7 @@ impl<T> Backend for T where
     T: LedgerStore
         + CheckpointStore
         + KeyStore
+        + AdminStore
         + ControlStore
         + ApprovalStore
         + ReplayStore
@@ -69,6 +73,7 @@ pub struct Stores {
     pub ledger: Arc<dyn LedgerStore>,
     pub checkpoints: Arc<dyn CheckpointStore>,
     pub keys: Arc<dyn KeyStore>,
+    pub admin: Arc<dyn AdminStore>,
     pub controls: Arc<dyn ControlStore>,
     pub approvals: Arc<dyn ApprovalStore>,
     pub replay: Arc<dyn ReplayStore>,
@@ -83,6 +88,7 @@ impl Stores {
             ledger: backend.clone(),
             checkpoints: backend.clone(),
             keys: backend.clone(),
+            admin: backend.clone(),
             controls: backend.clone(),
             approvals: backend.clone(),
             replay: backend.clone(),

@@ -5,6 +5,7 @@
 //! compare-and-set operations (consume an approval, reserve a key, add to a quota) are atomic.
 //! Reads use a small pool of separate connections.
 
+mod admin;
 mod approvals;
 mod controls;
 mod limits;
@@ -165,10 +166,14 @@ fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
         created_ms: row.get(5)?,
         expires_ms: row.get(6)?,
         revoked_ms: row.get(7)?,
+        tenant_disabled_ms: row.get(8)?,
     })
 }
 
-const KEY_COLUMNS: &str = "id, tenant, agent, role, hash_hex, created_ms, expires_ms, revoked_ms";
+/// A key's columns and its tenant's `disabled_ms`, from `api_keys k LEFT JOIN tenants t`.
+const KEY_COLUMNS: &str = "k.id, k.tenant, k.agent, k.role, k.hash_hex, k.created_ms, k.expires_ms, \
+     k.revoked_ms, t.disabled_ms";
+const KEYS_WITH_TENANT: &str = "api_keys k LEFT JOIN tenants t ON t.name = k.tenant";
 
 #[async_trait]
 impl LedgerStore for SqliteStore {
@@ -304,8 +309,9 @@ impl KeyStore for SqliteStore {
     async fn find_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
         let id = id.to_string();
         self.read(move |c| {
-            let mut stmt =
-                c.prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"))?;
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {KEY_COLUMNS} FROM {KEYS_WITH_TENANT} WHERE k.id = ?1"
+            ))?;
             Ok(stmt.query_row([id], key_from_row).optional()?)
         })
         .await
@@ -318,7 +324,7 @@ impl KeyStore for SqliteStore {
     async fn list_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_ms, id"
+                "SELECT {KEY_COLUMNS} FROM {KEYS_WITH_TENANT} ORDER BY k.created_ms, k.id"
             ))?;
             let rows = stmt.query_map([], key_from_row)?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)

@@ -89,6 +89,7 @@ pub async fn create(
         created_ms: created,
         expires_ms: expires_in.map(|d| created.saturating_add(d.as_millis() as i64)),
         revoked_ms: None,
+        tenant_disabled_ms: None,
     };
     store.insert_key(record.clone()).await?;
     Ok((record, k.token))

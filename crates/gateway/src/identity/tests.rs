@@ -47,6 +47,7 @@ async fn key(keys: &dyn KeyStore, expires_ms: Option<i64>) -> (String, String) {
         created_ms: T0,
         expires_ms,
         revoked_ms: None,
+        tenant_disabled_ms: None,
     })
     .await
     .unwrap();

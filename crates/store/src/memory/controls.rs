@@ -12,7 +12,7 @@ pub(super) struct Controls {
     /// By scope key.
     switches: BTreeMap<String, KillSwitch>,
     pins: BTreeMap<String, ToolPin>,
-    version: u64,
+    pub(super) version: u64,
     /// Every change, oldest first, with whether it was recorded.
     changes: Vec<(SwitchChange, bool)>,
 }

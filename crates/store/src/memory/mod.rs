@@ -1,6 +1,7 @@
 //! The in-memory backend: every concern in process memory behind std mutexes, for tests. Its
 //! ledger encodes, hashes and prunes exactly like the SQLite one; nothing survives a restart.
 
+mod admin;
 mod approvals;
 mod controls;
 mod keys;
@@ -24,6 +25,7 @@ pub struct MemoryStore {
     ledger: Mutex<ledger::Ledger>,
     keys: Mutex<BTreeMap<String, KeyRecord>>,
     controls: Mutex<controls::Controls>,
+    admin: Mutex<admin::Admin>,
     approvals: Mutex<HashMap<String, Approval>>,
     replay: Mutex<HashMap<String, replay::Held>>,
     /// Quota counters by key and window start.

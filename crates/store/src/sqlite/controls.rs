@@ -23,7 +23,7 @@ fn pin_from_row(row: &rusqlite::Row<'_>) -> Result<ToolPin, StoreError> {
     })
 }
 
-fn bump_version(tx: &Transaction<'_>) -> Result<(), StoreError> {
+pub(super) fn bump_version(tx: &Transaction<'_>) -> Result<(), StoreError> {
     let version = read_version(tx)?;
     tx.execute(
         "INSERT INTO meta(key, value) VALUES ('controls_version', ?1)

@@ -111,8 +111,29 @@ pub(crate) const V5: &str = "
 ALTER TABLE replay ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';
 ";
 
+/// Tenants (disabled ones stop their keys) and the admin API's keys, kept apart from agent keys.
+pub(crate) const V6: &str = "
+CREATE TABLE IF NOT EXISTS tenants (
+    name        TEXT PRIMARY KEY,
+    description TEXT NOT NULL,
+    disabled_ms INTEGER,
+    created_ms  INTEGER NOT NULL,
+    updated_ms  INTEGER NOT NULL,
+    version     INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS admin_keys (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    role       TEXT NOT NULL,
+    hash_hex   TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    expires_ms INTEGER,
+    revoked_ms INTEGER
+);
+";
+
 /// Each version's DDL, in order: a database at version `v` runs the steps from `v` on.
-const STEPS: [&str; 5] = [V1, V2, V3, V4, V5];
+const STEPS: [&str; 6] = [V1, V2, V3, V4, V5, V6];
 const _: () = assert!(STEPS.len() == SCHEMA_VERSION as usize);
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

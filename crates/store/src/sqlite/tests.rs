@@ -44,6 +44,7 @@ fn key(id: &str) -> KeyRecord {
         created_ms: 1,
         expires_ms: None,
         revoked_ms: None,
+        tenant_disabled_ms: None,
     }
 }
 

@@ -1,16 +1,16 @@
 //! The single writer: owns the write connection and the ledger frontier, group-commits appends.
 
-use portcullis_identity::KeyRecord;
+use portcullis_identity::{AdminKeyRecord, KeyRecord};
 use portcullis_ledger::Record;
 use portcullis_ledger::merkle::Frontier;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{approvals, controls, limits, replay};
+use super::{admin, approvals, controls, limits, replay};
 use crate::ledger::encode;
 use crate::{
     Appended, Approval, ApprovalBinding, Consumption, KillSwitch, LedgerHead, Pruned, QuotaOutcome,
-    Reservation, StoreError, StoredCheckpoint, ToolPin,
+    Reservation, StoreError, StoredCheckpoint, Tenant, ToolPin,
 };
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -23,6 +23,9 @@ pub(crate) enum Op {
     Head(Reply<LedgerHead>),
     InsertKey(KeyRecord, Reply<()>),
     RevokeKey(String, i64, Reply<bool>),
+    PutTenant(Box<Tenant>, Option<u64>, Reply<Tenant>),
+    InsertAdminKey(Box<AdminKeyRecord>, Reply<()>),
+    RevokeAdminKey(String, i64, Reply<bool>),
     Probe(Reply<()>),
     SaveCheckpoint(StoredCheckpoint, Reply<()>),
     Prune(i64, Reply<Pruned>),
@@ -304,6 +307,15 @@ impl Writer {
             }
             Op::MarkSwitchChange(id, reply) => {
                 self.transact(reply, |tx| controls::mark_change_recorded(tx, id))
+            }
+            Op::PutTenant(t, expected, reply) => {
+                self.transact(reply, |tx| admin::put_tenant(tx, *t, expected))
+            }
+            Op::InsertAdminKey(k, reply) => {
+                self.transact(reply, |tx| admin::insert_admin_key(tx, &k))
+            }
+            Op::RevokeAdminKey(id, at, reply) => {
+                self.transact(reply, |tx| admin::revoke_admin_key(tx, &id, at))
             }
             Op::SetPin(pin, reply) => self.transact(reply, |tx| controls::set_pin(tx, &pin)),
             Op::CreateApproval(a, reply) => self.transact(reply, |tx| approvals::create(tx, &a)),

@@ -2,6 +2,7 @@
 //! A backend's `contract_<name>.rs` declares `mod common; mod contract;` and runs them all with
 //! [`contract_suite!`]; nothing here knows which backend it runs on.
 
+pub mod admin;
 pub mod approvals;
 pub mod checkpoints;
 pub mod controls;
@@ -45,6 +46,14 @@ macro_rules! contract_suite {
                 keys_are_found_and_listed_oldest_first,
                 a_duplicate_key_id_conflicts,
                 revoking_keeps_the_first_revocation_time,
+            }
+            admin {
+                tenants_are_created_once_and_listed_by_name,
+                a_tenant_is_updated_only_at_the_version_read,
+                of_concurrent_updates_at_one_version_exactly_one_wins,
+                a_keys_tenant_state_is_read_with_the_key,
+                a_tenant_change_moves_the_controls_version,
+                admin_keys_are_kept_apart_and_revoked_once,
             }
             lifecycle {
                 probe_write_succeeds,
@@ -137,6 +146,7 @@ pub fn key(id: &str, created_ms: i64) -> KeyRecord {
         created_ms,
         expires_ms: Some(99_000),
         revoked_ms: None,
+        tenant_disabled_ms: None,
     }
 }
 

@@ -223,6 +223,7 @@ async fn api_keys_can_be_turned_off_and_the_default_role_applies() {
             created_ms: T0,
             expires_ms: None,
             revoked_ms: None,
+            tenant_disabled_ms: None,
         })
         .await
         .unwrap();
