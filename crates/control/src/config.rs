@@ -52,11 +52,24 @@ pub struct Config {
     pub duplicates: Option<DuplicatesConfig>,
     /// `[identity]`: the credentials accepted.
     pub identity: IdentityConfig,
+    /// `[admin]`: the admin API's listener.
+    pub admin: AdminConfig,
     /// Lower-case hex SHA-256 of the config file's bytes.
     pub hash: String,
     /// Directory the config file is in; relative paths in it are relative to here.
     pub base_dir: PathBuf,
 }
+
+/// `[admin]`: where the admin API listens (never on the MCP listener). It speaks TLS when
+/// `[server.tls]` is set, with the same certificates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminConfig {
+    /// `None` when `enabled = false`.
+    pub listen: Option<SocketAddr>,
+}
+
+/// The admin API's address when `[admin] listen` is not set.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -250,6 +263,8 @@ impl ConfigError {
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     pub listen: Option<SocketAddr>,
+    /// `[admin] listen` (and `enabled = true`).
+    pub admin_listen: Option<SocketAddr>,
     /// Taken as given (relative to the working directory), not relative to the config file.
     pub data_dir: Option<PathBuf>,
 }
@@ -306,6 +321,10 @@ impl Config {
         };
         if let Some(listen) = overrides.listen {
             raw.server.listen = Some(listen.to_string());
+        }
+        if let Some(listen) = overrides.admin_listen {
+            raw.admin.listen = Some(listen.to_string());
+            raw.admin.enabled = Some(true);
         }
         match validate::validate(raw, bytes, base_dir) {
             Ok(mut config) if errors.is_empty() => {

@@ -6,7 +6,7 @@
 //! read for [`STALE_AFTER`], every governed call is refused: a switch that may be engaged is
 //! treated as engaged.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -32,6 +32,8 @@ pub const ENV_ACTOR: &str = "env:PORTCULLIS_KILL_SWITCH";
 #[derive(Debug, Default)]
 pub struct Engaged {
     by_scope: HashMap<SwitchScope, KillSwitch>,
+    /// The tenants disabled through the admin API.
+    disabled_tenants: HashSet<String>,
     /// When they were read (the injected clock's monotonic time); `None` before the first read.
     read_at: Option<Instant>,
 }
@@ -44,6 +46,10 @@ impl Engaged {
 
     pub fn len(&self) -> usize {
         self.by_scope.len()
+    }
+
+    pub fn tenant_disabled(&self, tenant: &str) -> bool {
+        !self.disabled_tenants.is_empty() && self.disabled_tenants.contains(tenant)
     }
 
     /// The engaged switches, by scope key.
@@ -110,6 +116,7 @@ impl Controls {
             let current = self.engaged();
             let fresh = Engaged {
                 by_scope: current.by_scope.clone(),
+                disabled_tenants: current.disabled_tenants.clone(),
                 read_at: Some(now),
             };
             self.store(fresh, version);
@@ -125,9 +132,19 @@ impl Controls {
             .filter(|s| s.engaged)
             .map(|s| (s.scope.clone(), s))
             .collect();
+        let disabled_tenants = st
+            .stores
+            .admin
+            .tenants()
+            .await?
+            .into_iter()
+            .filter(|t| t.disabled_ms.is_some())
+            .map(|t| t.name)
+            .collect();
         self.store(
             Engaged {
                 by_scope,
+                disabled_tenants,
                 read_at: Some(now),
             },
             version,

@@ -28,6 +28,7 @@ pub enum ErrorCode {
     IdentityUnavailable,
     ReplayedRequest,
     IdentityMismatch,
+    TenantDisabled,
     // protocol
     ParseError,
     InvalidRequest,
@@ -67,6 +68,15 @@ pub enum ErrorCode {
     AuditUnavailable,
     InvalidQuery,
     NoCheckpoint,
+    // admin API
+    AdminRoleInsufficient,
+    InvalidBody,
+    InvalidField,
+    ObjectNotFound,
+    AlreadyExists,
+    PreconditionRequired,
+    PreconditionFailed,
+    ReloadFailed,
     // upstream
     UpstreamTimeout,
     UpstreamInvalidResponse,
@@ -99,6 +109,7 @@ impl ErrorCode {
         ErrorCode::IdentityUnavailable,
         ErrorCode::ReplayedRequest,
         ErrorCode::IdentityMismatch,
+        ErrorCode::TenantDisabled,
         ErrorCode::ParseError,
         ErrorCode::InvalidRequest,
         ErrorCode::BatchNotSupported,
@@ -134,6 +145,14 @@ impl ErrorCode {
         ErrorCode::AuditUnavailable,
         ErrorCode::InvalidQuery,
         ErrorCode::NoCheckpoint,
+        ErrorCode::AdminRoleInsufficient,
+        ErrorCode::InvalidBody,
+        ErrorCode::InvalidField,
+        ErrorCode::ObjectNotFound,
+        ErrorCode::AlreadyExists,
+        ErrorCode::PreconditionRequired,
+        ErrorCode::PreconditionFailed,
+        ErrorCode::ReloadFailed,
         ErrorCode::UpstreamTimeout,
         ErrorCode::UpstreamInvalidResponse,
         ErrorCode::UpstreamUnavailable,
@@ -165,6 +184,7 @@ impl ErrorCode {
             IdentityUnavailable => "identity_unavailable",
             ReplayedRequest => "replayed_request",
             IdentityMismatch => "identity_mismatch",
+            TenantDisabled => "tenant_disabled",
             ParseError => "parse_error",
             InvalidRequest => "invalid_request",
             BatchNotSupported => "batch_not_supported",
@@ -200,6 +220,14 @@ impl ErrorCode {
             AuditUnavailable => "audit_unavailable",
             InvalidQuery => "invalid_query",
             NoCheckpoint => "no_checkpoint",
+            AdminRoleInsufficient => "admin_role_insufficient",
+            InvalidBody => "invalid_body",
+            InvalidField => "invalid_field",
+            ObjectNotFound => "object_not_found",
+            AlreadyExists => "already_exists",
+            PreconditionRequired => "precondition_required",
+            PreconditionFailed => "precondition_failed",
+            ReloadFailed => "reload_failed",
             UpstreamTimeout => "upstream_timeout",
             UpstreamInvalidResponse => "upstream_invalid_response",
             UpstreamUnavailable => "upstream_unavailable",
@@ -224,7 +252,13 @@ impl ErrorCode {
             RequestTimeout => 408,
             MissingCredentials | InvalidCredentials | AmbiguousCredentials | CredentialExpired
             | CredentialRevoked | ReplayedRequest | IdentityMismatch => 401,
-            InsufficientScope => 403,
+            InsufficientScope | TenantDisabled | AdminRoleInsufficient => 403,
+            InvalidBody => 400,
+            InvalidField | ReloadFailed => 422,
+            ObjectNotFound => 404,
+            AlreadyExists => 409,
+            PreconditionRequired => 428,
+            PreconditionFailed => 412,
             IdentityUnavailable => 503,
             ParseError
             | InvalidRequest
@@ -274,7 +308,7 @@ impl ErrorCode {
             InternalError => -32603,
             MissingCredentials | InvalidCredentials | AmbiguousCredentials | CredentialExpired
             | CredentialRevoked | InsufficientScope | IdentityUnavailable | ReplayedRequest
-            | IdentityMismatch => -32001,
+            | IdentityMismatch | TenantDisabled => -32001,
             SessionRequired | SessionNotFound | SessionForbidden => -32002,
             ToolNotAllowed | NotAllowed | ReadOnlyMode | WriteNotPermitted | DestructiveDenied
             | PolicyError | DecisionTimeout => -32003,
@@ -290,6 +324,14 @@ impl ErrorCode {
             | DuplicateRequest => -32006,
             ForbiddenHost | ForbiddenOrigin | PayloadTooLarge | NotFound | MethodNotAllowed
             | UnsupportedMediaType | NotAcceptable | RequestTimeout => -32000,
+            AdminRoleInsufficient
+            | InvalidBody
+            | InvalidField
+            | ObjectNotFound
+            | AlreadyExists
+            | PreconditionRequired
+            | PreconditionFailed
+            | ReloadFailed => -32000,
         }
     }
 
@@ -333,6 +375,7 @@ impl ErrorCode {
             IdentityMismatch => {
                 "The client certificate and the other credential name different actors; send the credential of the certificate's actor."
             }
+            TenantDisabled => "The key's tenant is disabled; ask an operator to enable it.",
             ParseError => "The body must be one JSON-RPC 2.0 message in valid JSON.",
             InvalidRequest => {
                 "Send a JSON-RPC 2.0 object with jsonrpc \"2.0\", a method and an id."
@@ -417,6 +460,22 @@ impl ErrorCode {
             }
             NoCheckpoint => {
                 "No checkpoint has been signed yet; one is signed within audit.checkpoint_interval of the first record."
+            }
+            AdminRoleInsufficient => {
+                "This admin API action needs a role your admin key lacks; the reason names it."
+            }
+            InvalidBody => "Send the admin API a JSON object body as documented in docs/admin.md.",
+            InvalidField => "A field of the request is not acceptable; the reason names it.",
+            ObjectNotFound => "No such object; list the collection to see what exists.",
+            AlreadyExists => {
+                "An object with this name exists; choose another name or update the existing one."
+            }
+            PreconditionRequired => "Send If-Match with the ETag of the object as last read.",
+            PreconditionFailed => {
+                "The object changed since it was read; read it again and retry with its new ETag."
+            }
+            ReloadFailed => {
+                "The config file is invalid (error.data.errors lists why); the last good config keeps serving."
             }
             UpstreamTimeout => "The tool server did not answer in time; retry later.",
             UpstreamInvalidResponse => {

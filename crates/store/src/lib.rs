@@ -10,6 +10,7 @@ pub mod checkpointer;
 pub mod checkpoints;
 pub mod controls;
 mod error;
+pub mod export;
 pub mod keys;
 pub mod ledger;
 pub mod lifecycle;

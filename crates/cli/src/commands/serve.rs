@@ -20,6 +20,9 @@ pub struct ServeArgs {
     /// name and port that resolves, e.g. localhost:8080.
     #[arg(long, value_parser = portcullis_control::config::parse_listen)]
     listen: Option<SocketAddr>,
+    /// Where the admin API listens (overrides [admin] listen and turns it on).
+    #[arg(long, value_parser = portcullis_control::config::parse_listen)]
+    admin_listen: Option<SocketAddr>,
     /// Data directory (overrides store.data_dir).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -33,6 +36,9 @@ pub struct QuickstartArgs {
     /// Data directory for keys and the ledger.
     #[arg(long, default_value = ".portcullis")]
     data_dir: PathBuf,
+    /// Where the admin API listens.
+    #[arg(long, default_value = portcullis_control::config::DEFAULT_ADMIN_LISTEN, value_parser = portcullis_control::config::parse_listen)]
+    admin_listen: SocketAddr,
 }
 
 /// The quickstart config, built into the binary so the quickstart runs from anywhere.
@@ -41,6 +47,7 @@ const QUICKSTART_TOML: &str = include_str!("../../../../examples/quickstart.toml
 pub fn serve(a: ServeArgs) -> ExitCode {
     let overrides = Overrides {
         listen: a.listen,
+        admin_listen: a.admin_listen,
         data_dir: a.data_dir,
     };
     let config = match load_config_with(&a.config, &overrides) {
@@ -53,6 +60,7 @@ pub fn serve(a: ServeArgs) -> ExitCode {
 pub fn quickstart(a: QuickstartArgs) -> ExitCode {
     let overrides = Overrides {
         listen: Some(a.listen),
+        admin_listen: Some(a.admin_listen),
         data_dir: Some(a.data_dir.clone()),
     };
     let config =

@@ -22,6 +22,15 @@ pub(super) struct RawConfig {
     pub idempotency: RawIdempotency,
     pub duplicates: Option<RawDuplicates>,
     pub identity: RawIdentity,
+    pub admin: RawAdmin,
+}
+
+/// `[admin]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct RawAdmin {
+    pub listen: Option<String>,
+    pub enabled: Option<bool>,
 }
 
 /// `[identity]`.

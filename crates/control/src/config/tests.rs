@@ -694,3 +694,39 @@ fn an_empty_key_is_named_as_such() {
         );
     }
 }
+
+#[test]
+fn the_admin_api_listens_on_loopback_9090_unless_told_otherwise() {
+    let c = load("").unwrap();
+    assert_eq!(
+        c.admin.listen,
+        Some(DEFAULT_ADMIN_LISTEN.parse().unwrap()),
+        "on by default, on loopback"
+    );
+    let c = load("[admin]\nenabled = false\n").unwrap();
+    assert_eq!(c.admin.listen, None);
+    let c = load("[admin]\nlisten = \"[::1]:9191\"\n").unwrap();
+    assert_eq!(c.admin.listen, Some("[::1]:9191".parse().unwrap()));
+    for bad in [
+        "[admin]\nlisten = \"nowhere\"\n",
+        "[admin]\nlisten = \"0.0.0.0:9090\"\n",
+        "[server]\nlisten = \"127.0.0.1:7000\"\n[admin]\nlisten = \"127.0.0.1:7000\"\n",
+    ] {
+        assert_eq!(fields(bad), ["admin.listen"], "{bad}");
+    }
+    assert_eq!(fields("[admin]\nport = 1\n"), ["admin.port"]);
+    let c = Config::from_bytes_with(
+        b"[admin]\nenabled = false\n",
+        Path::new("/"),
+        &Overrides {
+            admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+            ..Overrides::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        c.admin.listen,
+        Some("127.0.0.1:0".parse().unwrap()),
+        "--admin-listen turns it on"
+    );
+}

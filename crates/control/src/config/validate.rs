@@ -347,6 +347,36 @@ pub(super) fn validate(
             ),
         );
     }
+    // [admin]
+    let admin = {
+        let a = &raw.admin;
+        let listen = match parse_listen(a.listen.as_deref().unwrap_or(DEFAULT_ADMIN_LISTEN)) {
+            Ok(l) => l,
+            Err(why) => {
+                e.add("admin.listen", why);
+                SocketAddr::from(([127, 0, 0, 1], 9090))
+            }
+        };
+        if a.enabled != Some(false) {
+            if server.tls.is_none() && !server.plain_http && !listen.ip().is_loopback() {
+                e.add(
+                    "admin.listen",
+                    format!(
+                        "{listen} is not a loopback address: serve it with [server.tls], or set server.plain_http = true to allow plain HTTP there"
+                    ),
+                );
+            }
+            if listen.port() != 0 && listen == server.listen {
+                e.add(
+                    "admin.listen",
+                    "must differ from server.listen: the admin API never shares the MCP listener",
+                );
+            }
+        }
+        AdminConfig {
+            listen: (a.enabled != Some(false)).then_some(listen),
+        }
+    };
     if server.conformance_profile && !server.listen.ip().is_loopback() {
         e.add(
             "server.conformance_profile",
@@ -628,6 +658,7 @@ pub(super) fn validate(
         idempotency,
         duplicates,
         identity,
+        admin,
         hash: hex::encode(Sha256::digest(bytes)),
         base_dir: base_dir.to_path_buf(),
     })

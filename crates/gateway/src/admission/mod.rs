@@ -77,6 +77,15 @@ pub async fn admit(
         }
         (other, _) => other,
     };
+    // Keys read their tenant's state with them; every other credential is checked against the
+    // disabled tenants as last read with the kill switches.
+    let result = result.and_then(|p| match st.controls.engaged().tenant_disabled(&p.tenant) {
+        true => Err(Failure::new(
+            ErrorCode::TenantDisabled,
+            format!("tenant '{}' is disabled", p.tenant),
+        )),
+        false => Ok(p),
+    });
     match result {
         Ok(p) => Ok(p),
         Err(mut f) => {

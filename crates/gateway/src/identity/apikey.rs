@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::http::HeaderMap;
+use portcullis_identity::apikey::ADMIN_PREFIX;
 use portcullis_identity::{AuthMethod, KeyStatus, ParsedKey, Principal};
 use portcullis_protocol::ErrorCode;
 use portcullis_store::KeyStore;
@@ -38,9 +39,13 @@ fn invalid() -> Failure {
     Failure::new(ErrorCode::InvalidCredentials, "the API key is not valid")
 }
 
-/// The key in `Authorization: Bearer pcl_…`, if that is what the header holds.
+/// The key in `Authorization: Bearer pcl_…` (or an admin key, `pca_…`, to be refused as
+/// one), if that is what the header holds.
 fn bearer_key(headers: &HeaderMap) -> Result<Option<&str>, Failure> {
-    Ok(super::bearer(headers)?.filter(|t| t.starts_with(KEY_PREFIX)))
+    Ok(
+        super::bearer(headers)?
+            .filter(|t| t.starts_with(KEY_PREFIX) || t.starts_with(ADMIN_PREFIX)),
+    )
 }
 
 /// The key in `X-MCP-KEY`, if present.
@@ -72,6 +77,12 @@ impl Authenticator for ApiKeys {
             (Some(t), None) | (None, Some(t)) => t,
             _ => return Err(malformed()),
         };
+        if token.starts_with(ADMIN_PREFIX) {
+            return Err(Failure::new(
+                ErrorCode::InvalidCredentials,
+                "this is an admin key: admin keys are accepted only on the admin API, never on the MCP endpoint",
+            ));
+        }
         let parsed = ParsedKey::parse(token).map_err(|_| invalid())?;
         let record = self
             .keys
@@ -99,6 +110,10 @@ impl Authenticator for ApiKeys {
             KeyStatus::Revoked => Err(Failure::new(
                 ErrorCode::CredentialRevoked,
                 "the API key was revoked",
+            )),
+            KeyStatus::TenantDisabled => Err(Failure::new(
+                ErrorCode::TenantDisabled,
+                format!("the key's tenant '{}' is disabled", record.tenant),
             )),
         }
     }

@@ -7,18 +7,18 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use portcullis_ledger::canonical;
-use portcullis_ledger::export::{EXPORT_FORMAT, ExportBundle, ExportedRecord, verify_bundle};
-use portcullis_store::{CheckpointStore, LedgerStore, Lifecycle, SqliteStore};
+use std::sync::Arc;
 
-use super::proof::{Failed, tree_at};
+use portcullis_ledger::export::verify_bundle;
+use portcullis_store::export::{Export, ExportFailure, ExportScope, ExportSummary};
+use portcullis_store::{Lifecycle, SqliteStore};
+
+use super::proof::Failed;
 use crate::EXIT_CONFIG;
 use crate::commands::{StoreArgs, runtime};
 
 /// Largest export file `verify-export` reads.
 const MAX_EXPORT_BYTES: u64 = 1 << 30;
-/// Records read from the store at a time.
-const PAGE: usize = 10_000;
 
 #[derive(Args)]
 pub struct ExportArgs {
@@ -72,143 +72,81 @@ pub fn export(a: ExportArgs) -> ExitCode {
         Ok(s) => s,
         Err(c) => return c,
     };
-    let scope = Scope {
+    let scope = ExportScope {
         tenant: a.tenant,
         since_ms,
         until_ms,
     };
-    let built = runtime().block_on(async {
-        let r = build(&store, scope).await;
+    let written = runtime().block_on(async {
+        let r = write_export(store.clone(), scope, a.out.as_ref()).await;
         store.close().await;
         r
     });
-    let (bundle, skipped) = match built {
-        Ok(b) => b,
-        Err(f) => return f.report(),
-    };
-    let text = match serde_json::to_string(&bundle) {
-        Ok(t) => t,
-        Err(e) => return Failed::Store(e.to_string()).report(),
-    };
-    if let Err(e) = write_out(a.out.as_ref(), &text) {
-        eprintln!("error: cannot write the export: {e}");
-        return ExitCode::FAILURE;
-    }
-    eprintln!(
-        "exported {} records against checkpoint {}{}",
-        bundle.record_count,
-        bundle.checkpoint.lines().nth(1).unwrap_or("?"),
-        skipped
-    );
-    ExitCode::SUCCESS
-}
-
-struct Scope {
-    tenant: Option<String>,
-    since_ms: Option<i64>,
-    until_ms: Option<i64>,
-}
-
-impl Scope {
-    fn covers(&self, r: &portcullis_ledger::Record) -> bool {
-        self.tenant.as_ref().is_none_or(|t| &r.tenant == t)
-            && self.since_ms.is_none_or(|s| r.time_ms >= s)
-            && self.until_ms.is_none_or(|u| r.time_ms < u)
-    }
-}
-
-/// The bundle, and a note on what was left out.
-async fn build(store: &SqliteStore, scope: Scope) -> Result<(ExportBundle, String), Failed> {
-    let latest = store
-        .latest_checkpoint()
-        .await
-        .map_err(|e| Failed::Store(e.to_string()))?
-        .ok_or_else(|| {
-            Failed::Store(
-                "no checkpoint has been signed yet; run 'portcullis audit checkpoint'".into(),
-            )
-        })?;
-    let (tree, size, _) = tree_at(store, Some(latest.size)).await?;
-    let mut records = Vec::new();
-    let mut pruned = 0u64;
-    let mut from = 0u64;
-    while from < size {
-        let page = store
-            .read_records(from, PAGE)
-            .await
-            .map_err(|e| Failed::Store(e.to_string()))?;
-        if page.is_empty() {
-            break;
-        }
-        for row in page.into_iter().take_while(|r| r.seq < size) {
-            from = row.seq + 1;
-            if row.bytes.is_empty() {
-                pruned += 1;
-                continue;
-            }
-            let r = canonical::parse_canonical(&row.bytes).map_err(|e| {
-                Failed::Store(format!(
-                    "record {}: {e}; run 'portcullis audit verify'",
-                    row.seq
-                ))
-            })?;
-            if scope.covers(&r) {
-                let text = String::from_utf8(row.bytes)
-                    .map_err(|e| Failed::Store(format!("record {}: {e}", row.seq)))?;
-                records.push(ExportedRecord::new(
-                    row.seq,
-                    text,
-                    &tree.inclusion_proof(row.seq, size),
+    match written {
+        Ok(summary) => {
+            let mut note = String::new();
+            if summary.uncovered > 0 {
+                note.push_str(&format!(
+                    "; {} newer records are not covered by a checkpoint yet",
+                    summary.uncovered
                 ));
             }
+            if summary.pruned > 0 {
+                note.push_str(&format!("; {} pruned records skipped", summary.pruned));
+            }
+            eprintln!(
+                "exported {} records against checkpoint {}{note}",
+                summary.records, summary.checkpoint_size
+            );
+            ExitCode::SUCCESS
         }
-        if from >= size {
-            break;
-        }
+        Err(f) => f.report(),
     }
-    let head = store
-        .head()
-        .await
-        .map_err(|e| Failed::Store(e.to_string()))?;
-    let mut note = String::new();
-    if head.size > size {
-        note.push_str(&format!(
-            "; {} newer records are not covered by a checkpoint yet",
-            head.size - size
-        ));
-    }
-    if pruned > 0 {
-        note.push_str(&format!("; {pruned} pruned records skipped"));
-    }
-    let bundle = ExportBundle {
-        format: EXPORT_FORMAT.into(),
-        checkpoint: latest.note,
-        tenant: scope.tenant,
-        since_ms: scope.since_ms,
-        until_ms: scope.until_ms,
-        record_count: records.len() as u64,
-        records,
-    };
-    Ok((bundle, note))
 }
 
-fn write_out(out: Option<&PathBuf>, text: &str) -> std::io::Result<()> {
-    let Some(path) = out else {
-        let mut stdout = std::io::stdout().lock();
-        stdout.write_all(text.as_bytes())?;
-        return stdout.write_all(b"\n");
+/// Write the export, chunk by chunk, to `out` (mode 0600, synced) or standard output.
+async fn write_export(
+    store: Arc<SqliteStore>,
+    scope: ExportScope,
+    out: Option<&PathBuf>,
+) -> Result<ExportSummary, Failed> {
+    let mut export = Export::start(store.clone(), store.as_ref(), scope)
+        .await
+        .map_err(|e| match e {
+            ExportFailure::NoCheckpoint => Failed::Store(
+                "no checkpoint has been signed yet; run 'portcullis audit checkpoint'".into(),
+            ),
+            e => Failed::Store(e.to_string()),
+        })?;
+    let io = |e: std::io::Error| Failed::Store(format!("cannot write the export: {e}"));
+    let mut sink: Box<dyn Write> = match out {
+        None => Box::new(std::io::stdout().lock()),
+        Some(path) => {
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                opts.mode(0o600);
+            }
+            Box::new(std::io::BufWriter::new(opts.open(path).map_err(io)?))
+        }
     };
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
+    while let Some(chunk) = export
+        .next_chunk()
+        .await
+        .map_err(|e| Failed::Store(e.to_string()))?
     {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
+        sink.write_all(&chunk).map_err(io)?;
     }
-    let mut f = opts.open(path)?;
-    f.write_all(text.as_bytes())?;
-    f.write_all(b"\n")?;
-    f.sync_all()
+    sink.flush().map_err(io)?;
+    drop(sink);
+    if let Some(path) = out {
+        std::fs::File::open(path)
+            .and_then(|f| f.sync_all())
+            .map_err(io)?;
+    }
+    Ok(export.summary().clone())
 }
 
 pub fn verify_export(a: VerifyExportArgs) -> ExitCode {
