@@ -60,15 +60,16 @@ pub struct Config {
     pub base_dir: PathBuf,
 }
 
-/// `[admin]`: where the admin API listens (never on the MCP listener). It speaks TLS when
-/// `[server.tls]` is set, with the same certificates.
+/// `[admin]`: where the admin API listens (never on the MCP listener). It is on when the
+/// section is present (and `enabled` is not false) or `--admin-listen` is given, and speaks TLS
+/// when `[server.tls]` is set, with the same certificates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminConfig {
-    /// `None` when `enabled = false`.
+    /// `None` when the section is absent or `enabled = false`.
     pub listen: Option<SocketAddr>,
 }
 
-/// The admin API's address when `[admin] listen` is not set.
+/// The admin API's address when `[admin]` is present without `listen`.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
 
 #[derive(Debug, Clone)]
@@ -323,8 +324,9 @@ impl Config {
             raw.server.listen = Some(listen.to_string());
         }
         if let Some(listen) = overrides.admin_listen {
-            raw.admin.listen = Some(listen.to_string());
-            raw.admin.enabled = Some(true);
+            let admin = raw.admin.get_or_insert_with(Default::default);
+            admin.listen = Some(listen.to_string());
+            admin.enabled = Some(true);
         }
         match validate::validate(raw, bytes, base_dir) {
             Ok(mut config) if errors.is_empty() => {

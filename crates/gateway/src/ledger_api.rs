@@ -79,13 +79,18 @@ pub fn parse_query(
     Ok(out)
 }
 
-struct Ctx {
-    head: LedgerHead,
-    latest: Option<StoredCheckpoint>,
+/// The ledger's size and latest checkpoint, read once for one answer.
+pub(crate) struct Ctx {
+    pub(crate) head: LedgerHead,
+    pub(crate) latest: Option<StoredCheckpoint>,
 }
 
 async fn prepare(st: &AppState, parts: &Parts, cid: &str) -> Result<Ctx, Failure> {
     authorize_api(st, parts, cid).await?;
+    context(st).await
+}
+
+pub(crate) async fn context(st: &AppState) -> Result<Ctx, Failure> {
     let head = st.stores.ledger.head().await.map_err(unavailable)?;
     let latest = st
         .stores
@@ -98,7 +103,7 @@ async fn prepare(st: &AppState, parts: &Parts, cid: &str) -> Result<Ctx, Failure
 
 impl Ctx {
     /// `size` as asked, else the latest checkpoint's; at most the ledger's size.
-    fn size(&self, asked: Option<u64>, name: &str) -> Result<u64, Failure> {
+    pub(crate) fn size(&self, asked: Option<u64>, name: &str) -> Result<u64, Failure> {
         let size = match (asked, &self.latest) {
             (Some(s), _) => s,
             (None, Some(cp)) => cp.size,
@@ -119,7 +124,11 @@ impl Ctx {
     }
 
     /// A proof as JSON, with the signed note when `size` is the latest checkpoint's.
-    fn with_note(&self, proof: impl serde::Serialize, size: u64) -> Result<Value, Failure> {
+    pub(crate) fn with_note(
+        &self,
+        proof: impl serde::Serialize,
+        size: u64,
+    ) -> Result<Value, Failure> {
         let mut v = serde_json::to_value(proof).map_err(unavailable)?;
         v["checkpoint"] = self
             .latest
@@ -130,7 +139,7 @@ impl Ctx {
     }
 }
 
-async fn tree(st: &AppState, size: u64) -> Result<Tree, Failure> {
+pub(crate) async fn tree(st: &AppState, size: u64) -> Result<Tree, Failure> {
     st.stores
         .ledger
         .leaf_hashes(0, size)
@@ -153,16 +162,7 @@ async fn checkpoint(State(st): State<Arc<AppState>>, req: Request<Body>) -> Resp
     let r = async {
         let ctx = prepare(&st, &parts, &cid).await?;
         parse_query(uri.query(), &[])?;
-        let cp = ctx.latest.ok_or_else(|| {
-            Failure::new(ErrorCode::NoCheckpoint, "no checkpoint has been signed yet")
-        })?;
-        Ok(json!({
-            "size": cp.size,
-            "root": hex::encode(cp.root),
-            "timeMs": cp.time_ms,
-            "note": cp.note,
-            "ledgerSize": ctx.head.size,
-        }))
+        checkpoint_body(ctx)
     }
     .await;
     reply(&cid, r)
@@ -191,15 +191,38 @@ async fn consistency(State(st): State<Arc<AppState>>, req: Request<Body>) -> Res
     let cid = new_correlation_id();
     let r = async {
         let ctx = prepare(&st, &parts, &cid).await?;
-        let q = parse_query(uri.query(), &["from", "to"])?;
-        let from = *q.get("from").ok_or_else(|| invalid("from is required"))?;
-        let to = ctx.size(q.get("to").copied(), "to")?;
-        let t = tree(&st, to).await?;
-        let v = proof::consistency(&t, from, to).map_err(invalid)?;
-        ctx.with_note(v, to)
+        consistency_body(&st, &ctx, uri.query()).await
     }
     .await;
     reply(&cid, r)
+}
+
+/// The latest checkpoint, as `/api/ledger/checkpoint` and the admin API show it.
+pub(crate) fn checkpoint_body(ctx: Ctx) -> Result<Value, Failure> {
+    let cp = ctx.latest.ok_or_else(|| {
+        Failure::new(ErrorCode::NoCheckpoint, "no checkpoint has been signed yet")
+    })?;
+    Ok(json!({
+        "size": cp.size,
+        "root": hex::encode(cp.root),
+        "timeMs": cp.time_ms,
+        "note": cp.note,
+        "ledgerSize": ctx.head.size,
+    }))
+}
+
+/// A consistency proof for `from=A[&to=B]`.
+pub(crate) async fn consistency_body(
+    st: &AppState,
+    ctx: &Ctx,
+    query: Option<&str>,
+) -> Result<Value, Failure> {
+    let q = parse_query(query, &["from", "to"])?;
+    let from = *q.get("from").ok_or_else(|| invalid("from is required"))?;
+    let to = ctx.size(q.get("to").copied(), "to")?;
+    let t = tree(st, to).await?;
+    let v = proof::consistency(&t, from, to).map_err(invalid)?;
+    ctx.with_note(v, to)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! for what happens before dispatch and `pipeline` for the stages.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod admission;
 pub mod audit;
 pub mod checkpointer;
@@ -20,6 +21,7 @@ pub mod notify;
 pub mod ops;
 pub mod pipeline;
 pub mod relay;
+pub mod reload;
 pub mod respond;
 pub mod server;
 pub mod session;

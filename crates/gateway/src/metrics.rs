@@ -78,6 +78,10 @@ pub struct Metrics {
     pub checkpoint_size: Gauge,
     pub checkpoint_failures: Counter,
     pub breaker_state: Family<BreakerLabels, Gauge>,
+    pub reloads: Counter,
+    pub reload_failures: Counter,
+    /// 1 while the config file on disk is one the gateway refused to load.
+    pub config_invalid: Gauge,
 }
 
 impl Default for Metrics {
@@ -109,6 +113,9 @@ impl Metrics {
             requests_shed: Counter::default(),
             checkpoint_size: Gauge::default(),
             checkpoint_failures: Counter::default(),
+            reloads: Counter::default(),
+            reload_failures: Counter::default(),
+            config_invalid: Gauge::default(),
             breaker_state: Family::default(),
         };
         registry.register(
@@ -201,6 +208,21 @@ impl Metrics {
             "ledger_checkpoint_failures",
             "Checkpoints not signed (store error, or a ledger that does not extend the last checkpoint)",
             m.checkpoint_failures.clone(),
+        );
+        registry.register(
+            "config_reloads",
+            "Config reloads applied",
+            m.reloads.clone(),
+        );
+        registry.register(
+            "config_reload_failures",
+            "Config reloads refused (the last good config kept serving)",
+            m.reload_failures.clone(),
+        );
+        registry.register(
+            "config_invalid",
+            "1 if the last reload found the config file invalid, else 0",
+            m.config_invalid.clone(),
         );
         Metrics { registry, ..m }
     }

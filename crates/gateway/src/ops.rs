@@ -20,7 +20,7 @@ pub async fn health() -> Response {
     (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response()
 }
 
-fn upstreams_json(st: &AppState) -> Vec<serde_json::Value> {
+pub(crate) fn upstreams_json(st: &AppState) -> Vec<serde_json::Value> {
     st.upstreams
         .iter()
         .map(|u| {
@@ -182,13 +182,14 @@ pub async fn status(State(st): State<Arc<AppState>>, req: Request<Body>) -> Resp
     let body = json!({
         "version": env!("CARGO_PKG_VERSION"),
         "schemaVersion": portcullis_store::SCHEMA_VERSION,
-        "mode": st.policy.mode.as_str(),
+        "mode": st.live().policy.mode.as_str(),
         "configuredMode": st.config.configured_mode.as_str(),
         "demoMode": st.config.demo_mode,
         "upstreams": upstreams_json(&st),
         "toolCount": catalog.len(),
         "catalogHash": catalog.hash(),
-        "configHash": st.config.hash,
+        "configHash": st.live().config_hash,
+        "reload": crate::reload::status_json(&st),
         "ledger": { "size": head.size, "head": hex::encode(head.root) },
         "sessions": st.sessions.len(),
         "quotas": quotas,

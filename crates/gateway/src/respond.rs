@@ -81,7 +81,7 @@ impl Failure {
     }
 }
 
-fn json_response(status: StatusCode, value: &Value, correlation_id: &str) -> Response {
+pub fn json_response(status: StatusCode, value: &Value, correlation_id: &str) -> Response {
     let mut resp = Response::new(Body::from(value.to_string()));
     *resp.status_mut() = status;
     let h = resp.headers_mut();

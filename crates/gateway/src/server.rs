@@ -153,6 +153,8 @@ pub fn start_upstreams(
 pub struct Running {
     pub state: Arc<AppState>,
     pub addr: SocketAddr,
+    /// Where the admin API listens, if it does.
+    pub admin_addr: Option<SocketAddr>,
 }
 
 /// What the gateway runs on besides its config: its stores, its clock, and what it needs to
@@ -164,6 +166,10 @@ pub struct Services<'a> {
     pub env: EnvLookup<'a>,
     /// How many log lines the log writer dropped so far, if it counts them.
     pub log_lines_dropped: Option<crate::state::Reading>,
+    /// The admin API's listener, bound (`[admin] listen`), if it is on.
+    pub admin_listener: Option<TcpListener>,
+    /// Where the config came from, so that it can be reloaded (SIGHUP, the admin API).
+    pub config_source: Option<crate::reload::Source>,
 }
 
 /// Run the gateway until `shutdown` is cancelled and the drain completes (or its deadline
@@ -181,6 +187,8 @@ pub async fn run(
         self_exe,
         env,
         log_lines_dropped,
+        admin_listener,
+        config_source,
     } = services;
     let addr = listener.local_addr().map_err(StartError::Serve)?;
     let tls = match config
@@ -206,6 +214,7 @@ pub async fn run(
     let grace = config.server.shutdown_grace;
     let mut state = AppState::new(config, stores, ups, clock);
     state.log_lines_dropped = log_lines_dropped;
+    state.config_source = config_source;
     if let Some(actors) = &state.actors
         && let Err(e) = actors.resolve_secrets(env)
     {
@@ -266,9 +275,33 @@ pub async fn run(
         app,
         limits,
         st.metrics.connections_refused.clone(),
-        tls,
+        tls.clone(),
         shutdown.clone(),
     ));
+
+    let admin_addr = match admin_listener {
+        Some(l) => {
+            let addr = l.local_addr().map_err(StartError::Serve)?;
+            let admin_limits = connections::Limits {
+                max_connections: ADMIN_MAX_CONNECTIONS,
+                max_per_client: ADMIN_MAX_CONNECTIONS,
+                header_read_timeout: s.header_read_timeout,
+            };
+            watchers.push(tokio::spawn(connections::serve(
+                l,
+                crate::admin::router(st.clone()),
+                admin_limits,
+                st.metrics.connections_refused.clone(),
+                tls.clone(),
+                shutdown.clone(),
+            )));
+            Some(addr)
+        }
+        None => None,
+    };
+    if st.config_source.is_some() {
+        watchers.push(tokio::spawn(reload_on_hangup(st.clone(), shutdown.clone())));
+    }
 
     let missing = match list_upstreams_at_start(&st, &shutdown).await {
         Ok(missing) => missing,
@@ -294,6 +327,7 @@ pub async fn run(
     on_ready(&Running {
         state: st.clone(),
         addr,
+        admin_addr,
     });
     let deadline = async {
         shutdown.cancelled().await;
@@ -322,6 +356,37 @@ pub async fn run(
     }
     stop(&st).await;
     result
+}
+
+/// Most connections the admin listener holds at once.
+const ADMIN_MAX_CONNECTIONS: usize = 64;
+
+/// Read the config file again on every SIGHUP, until `shutdown`.
+async fn reload_on_hangup(st: Arc<AppState>, shutdown: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "SIGHUP cannot be caught; reload through the admin API");
+                return;
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                got = hup.recv() => if got.is_none() { return },
+            }
+            // The outcome is logged, counted and kept for /api/status either way.
+            let _ = crate::reload::reload(&st, "signal:SIGHUP").await;
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        shutdown.cancelled().await;
+        let _ = st;
+    }
 }
 
 /// How long stopping waits for the last checkpoint to be signed.

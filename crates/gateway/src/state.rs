@@ -26,15 +26,53 @@ const PARK_TTL: Duration = Duration::from_secs(300);
 /// Most calls waiting for input at once.
 const PARK_MAX: usize = 10_000;
 
-/// A number read when asked (a counter kept elsewhere).
-pub type Reading = Arc<dyn Fn() -> u64 + Send + Sync>;
-
-pub struct AppState {
-    pub config: Config,
+/// What a reload replaces (`crate::reload`): the role engine's data and the policy engines
+/// built from it. A governed request takes the one in force when it starts and keeps it to
+/// its end, so a reload never changes the rules under a call in flight.
+pub struct Live {
     /// The role engine's data (mode, roles, class rules).
     pub policy: Policy,
     /// Every policy engine a governed request must satisfy.
     pub engines: Engines,
+    /// Lower-case hex SHA-256 of the config file the policy was read from.
+    pub config_hash: String,
+    /// 0 at start, one more with each reload applied.
+    pub generation: u64,
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live")
+            .field("config_hash", &self.config_hash)
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Live {
+    pub fn new(policy: Policy, config_hash: String, generation: u64) -> Live {
+        let roles: Arc<dyn PolicyEngine> = Arc::new(policy.clone());
+        Live {
+            policy,
+            engines: Engines::new(vec![roles]),
+            config_hash,
+            generation,
+        }
+    }
+}
+
+/// A number read when asked (a counter kept elsewhere).
+pub type Reading = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+pub struct AppState {
+    /// The config the gateway started with; what a reload changes is in [`AppState::live`].
+    pub config: Config,
+    /// The policy in force.
+    live: arc_swap::ArcSwap<Live>,
+    /// Where the config was read from, for reloads (`None`: built in, as the quickstart's).
+    pub config_source: Option<crate::reload::Source>,
+    /// The last reload's outcome, for `/api/status` and the admin API.
+    pub last_reload: Mutex<Option<crate::reload::Outcome>>,
     /// The stages every governed request goes through.
     pub pipeline: Pipeline,
     /// The credential kinds accepted.
@@ -110,10 +148,14 @@ impl AppState {
                 actors.clone(),
             )
         };
-        let roles: Arc<dyn PolicyEngine> = Arc::new(config.policy.clone());
         AppState {
-            policy: config.policy.clone(),
-            engines: Engines::new(vec![roles]),
+            live: arc_swap::ArcSwap::from_pointee(Live::new(
+                config.policy.clone(),
+                config.hash.clone(),
+                0,
+            )),
+            config_source: None,
+            last_reload: Mutex::new(None),
             pipeline: Pipeline::new(stages::standard()),
             identity,
             tokens,
@@ -146,6 +188,16 @@ impl AppState {
         }
     }
 
+    /// The policy in force now.
+    pub fn live(&self) -> Arc<Live> {
+        self.live.load_full()
+    }
+
+    /// Put `live` in force for every request that starts from now on.
+    pub fn set_live(&self, live: Live) {
+        self.live.store(Arc::new(live));
+    }
+
     pub fn catalog(&self) -> Arc<Catalog> {
         self.catalog
             .read()
@@ -166,7 +218,7 @@ impl AppState {
             next.insert(l.upstream.clone(), l);
         }
         let all: Vec<Listing> = next.values().cloned().collect();
-        let built = Catalog::build_reserving(&all, &self.policy, &self.namespaces());
+        let built = Catalog::build_reserving(&all, &self.live().policy, &self.namespaces());
         let mut err = self.catalog_error.lock().unwrap_or_else(|p| p.into_inner());
         match built {
             Ok(mut catalog) => {

@@ -44,6 +44,9 @@ pub struct AdminKeyRecord {
     /// Who holds it (a person or a pipeline), recorded with every act.
     pub name: String,
     pub role: AdminRole,
+    /// An auditor key may be limited to one tenant's records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     /// Lower-case hex SHA-256 of the whole key.
     pub hash_hex: String,
     pub created_ms: i64,
@@ -91,6 +94,7 @@ mod tests {
             id: k.id.clone(),
             name: "ops".into(),
             role: AdminRole::Auditor,
+            tenant: None,
             hash_hex: hex::encode(k.hash),
             created_ms: 0,
             expires_ms: Some(100),

@@ -12,4 +12,4 @@ pub mod test_keys;
 
 pub use admin::{AdminKeyRecord, AdminRole};
 pub use apikey::{ApiKeyError, GeneratedKey, KeyRecord, KeyStatus, ParsedKey};
-pub use principal::{AuthMethod, Principal};
+pub use principal::{AuthMethod, Principal, valid_label};

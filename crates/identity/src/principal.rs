@@ -2,6 +2,14 @@
 
 use serde::Serialize;
 
+/// A tenant, agent or role name: 1-128 characters of A-Z a-z 0-9 `_ - . @`.
+pub fn valid_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'@'))
+}
+
 /// How a caller proved who it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]

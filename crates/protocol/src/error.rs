@@ -74,6 +74,7 @@ pub enum ErrorCode {
     InvalidField,
     ObjectNotFound,
     AlreadyExists,
+    StateConflict,
     PreconditionRequired,
     PreconditionFailed,
     ReloadFailed,
@@ -150,6 +151,7 @@ impl ErrorCode {
         ErrorCode::InvalidField,
         ErrorCode::ObjectNotFound,
         ErrorCode::AlreadyExists,
+        ErrorCode::StateConflict,
         ErrorCode::PreconditionRequired,
         ErrorCode::PreconditionFailed,
         ErrorCode::ReloadFailed,
@@ -225,6 +227,7 @@ impl ErrorCode {
             InvalidField => "invalid_field",
             ObjectNotFound => "object_not_found",
             AlreadyExists => "already_exists",
+            StateConflict => "state_conflict",
             PreconditionRequired => "precondition_required",
             PreconditionFailed => "precondition_failed",
             ReloadFailed => "reload_failed",
@@ -256,7 +259,7 @@ impl ErrorCode {
             InvalidBody => 400,
             InvalidField | ReloadFailed => 422,
             ObjectNotFound => 404,
-            AlreadyExists => 409,
+            AlreadyExists | StateConflict => 409,
             PreconditionRequired => 428,
             PreconditionFailed => 412,
             IdentityUnavailable => 503,
@@ -329,6 +332,7 @@ impl ErrorCode {
             | InvalidField
             | ObjectNotFound
             | AlreadyExists
+            | StateConflict
             | PreconditionRequired
             | PreconditionFailed
             | ReloadFailed => -32000,
@@ -467,6 +471,9 @@ impl ErrorCode {
             InvalidBody => "Send the admin API a JSON object body as documented in docs/admin.md.",
             InvalidField => "A field of the request is not acceptable; the reason names it.",
             ObjectNotFound => "No such object; list the collection to see what exists.",
+            StateConflict => {
+                "The object's state does not allow this (a revoked key cannot be rotated, say); read it again."
+            }
             AlreadyExists => {
                 "An object with this name exists; choose another name or update the existing one."
             }

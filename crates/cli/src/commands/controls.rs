@@ -3,6 +3,7 @@
 //! within a second, refuses what a switch covers with `killed` (live writes in read-only mode
 //! with `read_only_mode`), and records the change in its ledger.
 
+use portcullis_identity::valid_label;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
@@ -82,13 +83,6 @@ pub struct ScopeArgs {
     /// Every call of one agent, as TENANT/AGENT.
     #[arg(long, value_name = "TENANT/AGENT")]
     agent: Option<String>,
-}
-
-fn valid_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'@'))
 }
 
 impl ScopeArgs {

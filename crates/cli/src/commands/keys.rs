@@ -1,12 +1,13 @@
 //! `keys create | list | revoke`. A key is shown once, at creation; only its hash is stored.
 
+use portcullis_identity::valid_label;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Subcommand;
-use portcullis_identity::{GeneratedKey, KeyRecord};
+use portcullis_gateway::admin::keys::{create_key, key_view, rotate_key};
+use portcullis_identity::KeyRecord;
 use portcullis_store::{KeyStore, Lifecycle, StoreError};
-use serde_json::json;
 
 use super::{StoreArgs, runtime};
 use crate::EXIT_CONFIG;
@@ -63,102 +64,27 @@ fn now_ms() -> i64 {
     portcullis_clock::Clock::now_ms(&portcullis_clock::SystemClock)
 }
 
-fn valid_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'@'))
-}
-
-/// Create and store a key; returns the record and the token (to show once).
-pub async fn create(
-    store: &dyn KeyStore,
-    tenant: &str,
-    agent: &str,
-    role: &str,
-    expires_in: Option<Duration>,
-) -> Result<(KeyRecord, String), StoreError> {
-    let k = GeneratedKey::generate();
-    let created = now_ms();
-    let record = KeyRecord {
-        id: k.id.clone(),
-        tenant: tenant.to_string(),
-        agent: agent.to_string(),
-        role: role.to_string(),
-        hash_hex: hex::encode(k.hash),
-        created_ms: created,
-        expires_ms: expires_in.map(|d| created.saturating_add(d.as_millis() as i64)),
-        revoked_ms: None,
-        tenant_disabled_ms: None,
-    };
-    store.insert_key(record.clone()).await?;
-    Ok((record, k.token))
-}
-
 /// The quickstart's key: created when the store has no key yet, else `None`.
 pub async fn quickstart_key(store: &dyn KeyStore) -> Result<Option<String>, StoreError> {
     if !store.list_keys().await?.is_empty() {
         return Ok(None);
     }
-    let (_, token) = create(store, "demo", "quickstart", "agent", None).await?;
+    let (_, token) = create_key(store, "demo", "quickstart", "agent", None, now_ms()).await?;
     Ok(Some(token))
 }
 
-/// Rotate key `id`: the new key and its token, and when the old one stops working.
-pub async fn rotate(
+/// Rotate key `id` (see [`rotate_key`]).
+async fn rotate(
     store: &dyn KeyStore,
     id: &str,
     overlap: Duration,
 ) -> Result<(KeyRecord, String, i64), String> {
-    let now = now_ms();
     let old = store
         .find_key(id)
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no key with id '{id}'"))?;
-    if old.revoked_ms.is_some_and(|r| r <= now) {
-        return Err(format!("the key '{id}' is revoked"));
-    }
-    if old.expires_ms.is_some_and(|e| e <= now) {
-        return Err(format!("the key '{id}' has expired"));
-    }
-    if old.revoked_ms.is_some() {
-        return Err(format!("the key '{id}' is already being rotated"));
-    }
-    let lifetime = old
-        .expires_ms
-        .map(|e| Duration::from_millis(e.saturating_sub(old.created_ms).max(0) as u64));
-    let (new, token) = create(store, &old.tenant, &old.agent, &old.role, lifetime)
-        .await
-        .map_err(|e| e.to_string())?;
-    let until = now.saturating_add(overlap.as_millis() as i64);
-    match store.revoke_key(id, until).await {
-        Ok(true) => Ok((new, token, until)),
-        Ok(false) => Err(format!(
-            "the new key {} was made, but the key '{id}' could not be scheduled for revocation; revoke it yourself",
-            new.id
-        )),
-        Err(e) => Err(format!(
-            "the new key {} was made, but revoking '{id}' failed ({e}); revoke it yourself",
-            new.id
-        )),
-    }
-}
-
-fn key_json(k: &KeyRecord, now: i64) -> serde_json::Value {
-    let state = if k.revoked_ms.is_some_and(|r| r <= now) {
-        "revoked"
-    } else if k.expires_ms.is_some_and(|e| e <= now) {
-        "expired"
-    } else if k.revoked_ms.is_some() {
-        "rotating"
-    } else {
-        "active"
-    };
-    json!({
-        "id": k.id, "tenant": k.tenant, "agent": k.agent, "role": k.role,
-        "createdMs": k.created_ms, "expiresMs": k.expires_ms, "revokedMs": k.revoked_ms, "state": state,
-    })
+    rotate_key(store, &old, overlap, now_ms()).await
 }
 
 pub fn run(cmd: KeysCommand) -> ExitCode {
@@ -188,12 +114,12 @@ pub fn run(cmd: KeysCommand) -> ExitCode {
                 if config.is_none() {
                     eprintln!("warning: without --config, role '{role}' was not checked against the roles the gateway knows; a key of an undefined role is refused on every call (policy_error)");
                 }
-                let result = create(s.as_ref(), &tenant, &agent, &role, expires_in).await;
+                let result = create_key(s.as_ref(), &tenant, &agent, &role, expires_in, now_ms()).await;
                 s.close().await;
                 match result {
                     Ok((rec, token)) => {
                         if json {
-                            let mut v = key_json(&rec, now_ms());
+                            let mut v = key_view(&rec, now_ms());
                             v["key"] = token.into();
                             println!("{v}");
                         } else {
@@ -218,11 +144,11 @@ pub fn run(cmd: KeysCommand) -> ExitCode {
                     Ok(keys) => {
                         let now = now_ms();
                         if json {
-                            println!("{}", serde_json::Value::Array(keys.iter().map(|k| key_json(k, now)).collect()));
+                            println!("{}", serde_json::Value::Array(keys.iter().map(|k| key_view(k, now)).collect()));
                         } else {
                             println!("{:<14} {:<16} {:<16} {:<12} STATE", "ID", "TENANT", "AGENT", "ROLE");
                             for k in &keys {
-                                let v = key_json(k, now);
+                                let v = key_view(k, now);
                                 println!("{:<14} {:<16} {:<16} {:<12} {}", k.id, k.tenant, k.agent, k.role, v["state"].as_str().unwrap_or(""));
                             }
                         }
@@ -244,7 +170,7 @@ pub fn run(cmd: KeysCommand) -> ExitCode {
                 match r {
                     Ok((rec, token, until)) => {
                         if json {
-                            let mut v = key_json(&rec, now_ms());
+                            let mut v = key_view(&rec, now_ms());
                             v["key"] = token.into();
                             v["replaces"] = id.into();
                             v["oldValidUntilMs"] = until.into();

@@ -1,6 +1,7 @@
 //! Subcommands. Each file is one command family; all share config and store loading here.
 
 mod actors;
+mod admin;
 mod audit;
 mod check_config;
 mod controls;
@@ -47,6 +48,11 @@ pub enum Command {
     Audit(audit::AuditCommand),
     /// Run the demo MCP server (stdio by default).
     DemoServer(demo::DemoArgs),
+    /// Admin keys, and the admin API of a running gateway (--admin-url).
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+    /// Make a running gateway read its config file again (through its admin API).
+    Reload(admin::Remote),
 }
 
 pub fn run(cmd: Command) -> ExitCode {
@@ -60,6 +66,8 @@ pub fn run(cmd: Command) -> ExitCode {
         Command::Tools(t) => tools::run(t),
         Command::Audit(a) => audit::run(a),
         Command::DemoServer(a) => demo::run(a),
+        Command::Admin(a) => admin::run(a),
+        Command::Reload(r) => admin::reload(r),
     }
 }
 

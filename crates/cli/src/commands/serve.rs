@@ -54,7 +54,11 @@ pub fn serve(a: ServeArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    start(config, None)
+    let source = portcullis_gateway::reload::Source {
+        path: a.config.clone(),
+        overrides,
+    };
+    start(config, None, Some(source))
 }
 
 pub fn quickstart(a: QuickstartArgs) -> ExitCode {
@@ -76,6 +80,7 @@ pub fn quickstart(a: QuickstartArgs) -> ExitCode {
         Some(Quickstart {
             data_dir: a.data_dir,
         }),
+        None,
     )
 }
 
@@ -98,7 +103,11 @@ fn raise_open_file_limit() {
 }
 
 /// Run a config that was validated with every override applied.
-fn start(config: Config, quick: Option<Quickstart>) -> ExitCode {
+fn start(
+    config: Config,
+    quick: Option<Quickstart>,
+    config_source: Option<portcullis_gateway::reload::Source>,
+) -> ExitCode {
     let logs = crate::logging::init("info");
     raise_open_file_limit();
     let self_exe = match std::env::current_exe() {
@@ -116,6 +125,16 @@ fn start(config: Config, quick: Option<Quickstart>) -> ExitCode {
                 eprintln!("error: {e}");
                 return ExitCode::from(EXIT_UNAVAILABLE);
             }
+        };
+        let admin_listener = match config.admin.listen {
+            None => None,
+            Some(addr) => match portcullis_gateway::bind(addr).await {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    eprintln!("error: the admin API: {e} (set [admin] listen, or --admin-listen)");
+                    return ExitCode::from(EXIT_UNAVAILABLE);
+                }
+            },
         };
         let store = match open_store(&config.store.sqlite_path(), config.store.busy_timeout) {
             Ok(s) => s,
@@ -147,10 +166,15 @@ fn start(config: Config, quick: Option<Quickstart>) -> ExitCode {
                 self_exe,
                 env: &env_lookup,
                 log_lines_dropped: Some(logs.dropped()),
+                admin_listener,
+                config_source,
             },
             listener,
             shutdown,
             |running| {
+                if let Some(a) = running.admin_addr {
+                    println!("portcullis admin API listening on {scheme}://{a}/admin/v1");
+                }
                 let url = format!("{scheme}://{}{}", running.addr, base_path);
                 println!("portcullis listening on {url}");
                 if let Some((key, data_dir)) = &quick_key {

@@ -57,6 +57,8 @@ pub struct Gateway {
     pub child: Child,
     pub base: String,
     pub url: String,
+    /// The admin API's base (`http://127.0.0.1:PORT`).
+    pub admin: String,
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
     pub stdout: mpsc::Receiver<String>,
@@ -104,7 +106,8 @@ impl Gateway {
         let mut child = Command::new(bin())
             .args(["serve", "--config"])
             .arg(&config)
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .arg("--data-dir")
             .arg(dir.path().join("data"))
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
@@ -120,9 +123,13 @@ impl Gateway {
                 }
             }
         });
+        let mut admin = String::new();
         let url = loop {
             match rx.recv_timeout(Duration::from_secs(30)) {
                 Ok(line) => {
+                    if let Some(u) = line.strip_prefix("portcullis admin API listening on ") {
+                        admin = u.trim().trim_end_matches("/admin/v1").to_string();
+                    }
                     if let Some(u) = line.strip_prefix("portcullis listening on ") {
                         break u.trim().to_string();
                     }
@@ -141,6 +148,7 @@ impl Gateway {
             child,
             base,
             url,
+            admin,
             dir,
             config,
             stdout: rx,

@@ -22,7 +22,7 @@ pub(super) struct RawConfig {
     pub idempotency: RawIdempotency,
     pub duplicates: Option<RawDuplicates>,
     pub identity: RawIdentity,
-    pub admin: RawAdmin,
+    pub admin: Option<RawAdmin>,
 }
 
 /// `[admin]`.

@@ -696,12 +696,13 @@ fn an_empty_key_is_named_as_such() {
 }
 
 #[test]
-fn the_admin_api_listens_on_loopback_9090_unless_told_otherwise() {
-    let c = load("").unwrap();
+fn the_admin_api_is_on_with_its_section_on_loopback_9090_unless_told_otherwise() {
+    assert_eq!(load("").unwrap().admin.listen, None, "off without [admin]");
+    let c = load("[admin]\n").unwrap();
     assert_eq!(
         c.admin.listen,
         Some(DEFAULT_ADMIN_LISTEN.parse().unwrap()),
-        "on by default, on loopback"
+        "on with its section, on loopback"
     );
     let c = load("[admin]\nenabled = false\n").unwrap();
     assert_eq!(c.admin.listen, None);

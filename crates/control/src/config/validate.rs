@@ -349,7 +349,9 @@ pub(super) fn validate(
     }
     // [admin]
     let admin = {
-        let a = &raw.admin;
+        let absent = raw.admin.is_none();
+        let a = raw.admin.unwrap_or_default();
+        let on = !absent && a.enabled != Some(false);
         let listen = match parse_listen(a.listen.as_deref().unwrap_or(DEFAULT_ADMIN_LISTEN)) {
             Ok(l) => l,
             Err(why) => {
@@ -357,7 +359,7 @@ pub(super) fn validate(
                 SocketAddr::from(([127, 0, 0, 1], 9090))
             }
         };
-        if a.enabled != Some(false) {
+        if on {
             if server.tls.is_none() && !server.plain_http && !listen.ip().is_loopback() {
                 e.add(
                     "admin.listen",
@@ -374,7 +376,7 @@ pub(super) fn validate(
             }
         }
         AdminConfig {
-            listen: (a.enabled != Some(false)).then_some(listen),
+            listen: on.then_some(listen),
         }
     };
     if server.conformance_profile && !server.listen.ip().is_loopback() {

@@ -136,6 +136,8 @@ pub struct Facts {
     pub duplicate: Option<String>,
     /// Arguments the gateway sets before forwarding (a `max_results` bound the caller left out).
     pub set_arguments: Vec<(String, Value)>,
+    /// The policy in force when the request started (set by the runner), kept to its end.
+    pub live: Option<Arc<crate::state::Live>>,
 }
 
 /// An amount added to one quota counter.
@@ -166,6 +168,11 @@ pub struct Governed<'a> {
 }
 
 impl Governed<'_> {
+    /// The policy this request is decided under: the one in force when it started.
+    pub fn live(&mut self, st: &crate::state::AppState) -> Arc<crate::state::Live> {
+        self.facts.live.get_or_insert_with(|| st.live()).clone()
+    }
+
     /// The governed name for records and logs: resolved if it was, else as asked.
     pub fn item(&self) -> Option<String> {
         match &self.facts.resolved {

@@ -153,6 +153,7 @@ async fn check(stage: &dyn Stage, st: &AppState, req: &mut Governed<'_>) -> Resu
 /// Take `req` through every stage, record the decision, and answer or hand out a permit.
 pub async fn run(st: &Arc<AppState>, req: &mut Governed<'_>, log: &mut RequestLog) -> Decided {
     let pipeline = st.pipeline.clone();
+    req.live(st);
     let mut authorized = false;
     // The decision and, unless the call is allowed, the caller's answer.
     let mut decided = None;

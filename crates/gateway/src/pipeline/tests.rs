@@ -618,8 +618,9 @@ impl PolicyEngine for NoLiveCalls {
 
 #[tokio::test]
 async fn every_engine_must_allow_and_the_preview_asks_them() {
-    let (mut st, _fx) = testing::state();
-    let roles: Arc<dyn PolicyEngine> = Arc::new(st.policy.clone());
+    let (st, _fx) = testing::state();
+    let policy = st.live().policy.clone();
+    let roles: Arc<dyn PolicyEngine> = Arc::new(policy.clone());
     let st_roles = Arc::new(testing::state().0);
     // The role engine alone would run this write live and says so in the preview.
     let preview = match tool(&st_roles, "writer", "demo.write", false).await {
@@ -630,7 +631,12 @@ async fn every_engine_must_allow_and_the_preview_asks_them() {
         preview["_meta"]["io.portcullis/dryRun"]["liveCallWouldBeAllowed"],
         true
     );
-    st.engines = Engines::new(vec![roles, Arc::new(NoLiveCalls)]);
+    st.set_live(crate::state::Live {
+        policy,
+        engines: Engines::new(vec![roles, Arc::new(NoLiveCalls)]),
+        config_hash: String::new(),
+        generation: 1,
+    });
     let st = Arc::new(st);
     let preview = match tool(&st, "writer", "demo.write", false).await {
         Decided::Answered(Ok(v)) => v,

@@ -13,7 +13,8 @@ use crate::admin::next_tenant;
 use crate::{AdminStore, StoreError, Tenant};
 
 const TENANT_COLUMNS: &str = "name, description, disabled_ms, created_ms, updated_ms, version";
-const ADMIN_KEY_COLUMNS: &str = "id, name, role, hash_hex, created_ms, expires_ms, revoked_ms";
+const ADMIN_KEY_COLUMNS: &str =
+    "id, name, role, hash_hex, created_ms, expires_ms, revoked_ms, tenant";
 
 fn tenant_from_row(row: &rusqlite::Row<'_>) -> Result<Tenant, StoreError> {
     let version: i64 = row.get(5)?;
@@ -39,6 +40,7 @@ fn admin_key_from_row(row: &rusqlite::Row<'_>) -> Result<AdminKeyRecord, StoreEr
         created_ms: row.get(4)?,
         expires_ms: row.get(5)?,
         revoked_ms: row.get(6)?,
+        tenant: row.get(7)?,
     })
 }
 
@@ -74,8 +76,8 @@ pub(super) fn put_tenant(
 
 pub(super) fn insert_admin_key(tx: &Transaction<'_>, k: &AdminKeyRecord) -> Result<(), StoreError> {
     tx.execute(
-        "INSERT INTO admin_keys(id, name, role, hash_hex, created_ms, expires_ms, revoked_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO admin_keys(id, name, role, hash_hex, created_ms, expires_ms, revoked_ms, tenant)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             k.id,
             k.name,
@@ -83,7 +85,8 @@ pub(super) fn insert_admin_key(tx: &Transaction<'_>, k: &AdminKeyRecord) -> Resu
             k.hash_hex,
             k.created_ms,
             k.expires_ms,
-            k.revoked_ms
+            k.revoked_ms,
+            k.tenant
         ],
     )
     .map(|_| ())

@@ -128,7 +128,8 @@ CREATE TABLE IF NOT EXISTS admin_keys (
     hash_hex   TEXT NOT NULL,
     created_ms INTEGER NOT NULL,
     expires_ms INTEGER,
-    revoked_ms INTEGER
+    revoked_ms INTEGER,
+    tenant     TEXT
 );
 ";
 

@@ -24,6 +24,7 @@ fn admin_key(id: &str, created_ms: i64) -> AdminKeyRecord {
         id: id.into(),
         name: format!("holder of {id}"),
         role: AdminRole::Auditor,
+        tenant: Some("acme".into()),
         hash_hex: "ab".repeat(32),
         created_ms,
         expires_ms: None,

@@ -34,13 +34,14 @@ impl Stage for DryRun {
         if class == ToolClass::Read {
             return Ok(Step::Continue);
         }
+        let live = req.live(st);
         let Some(tool) = req.facts.resolved.as_ref().and_then(|r| r.tool.as_deref()) else {
             return Err(Failure::new(
                 ErrorCode::InternalError,
                 "a tool call reached the dry-run check unresolved",
             ));
         };
-        let live_allowed = st.engines.allows(&req.policy_request(true));
+        let live_allowed = live.engines.allows(&req.policy_request(true));
         Ok(Step::DryRun(preview(
             tool,
             class,

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::pipeline::{Governed, Stage, Step};
 use crate::respond::Failure;
-use crate::state::AppState;
+use crate::state::{AppState, Live};
 
 pub struct Authorize;
 
@@ -20,9 +20,10 @@ impl Stage for Authorize {
     }
 
     async fn check(&self, st: &AppState, req: &mut Governed<'_>) -> Result<Step, Failure> {
-        match st.engines.evaluate(&req.policy_request(req.live)) {
+        let live = req.live(st);
+        match live.engines.evaluate(&req.policy_request(req.live)) {
             Ok(Verdict::Allow) => Ok(Step::Allow),
-            Ok(Verdict::Deny(code, reason)) => Ok(Step::Deny(hide(st, req, code, reason))),
+            Ok(Verdict::Deny(code, reason)) => Ok(Step::Deny(hide(&live, req, code, reason))),
             Err(e) => Err(Failure::new(
                 ErrorCode::PolicyError,
                 "the policy could not be evaluated, so the call was denied",
@@ -43,8 +44,8 @@ const ABOUT_AN_ITEM: [ErrorCode; 3] = [
 /// role's globs do not name it, or it is destructive without the grant) is refused exactly as
 /// an absent one, so that a refusal never confirms that something hidden exists; the ledger
 /// keeps the true code in the decision's `policy_code` fact.
-fn hide(st: &AppState, req: &mut Governed<'_>, code: ErrorCode, reason: String) -> Failure {
-    let visible = || st.engines.allows(&req.policy_request(false));
+fn hide(live: &Live, req: &mut Governed<'_>, code: ErrorCode, reason: String) -> Failure {
+    let visible = || live.engines.allows(&req.policy_request(false));
     if ABOUT_AN_ITEM.contains(&code)
         && !visible()
         && let Some(absent) = super::resolve::absent_for(req)
@@ -81,5 +82,5 @@ pub fn permits(
             time_ms: st.clock.now_ms(),
         },
     };
-    st.engines.allows(&request)
+    st.live().engines.allows(&request)
 }
