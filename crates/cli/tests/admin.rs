@@ -93,6 +93,33 @@ async fn tenant_with_key(gw: &Gateway, key: &str, name: &str, role: &str) -> (St
     )
 }
 
+/// `PATCH /admin/v1/tenants/{name}` with `body` at ETag `etag`.
+async fn patch_tenant(gw: &Gateway, key: &str, name: &str, body: &str, etag: &str) -> Reply {
+    let path = format!("/admin/v1/tenants/{name}");
+    admin(
+        gw,
+        "PATCH",
+        &path,
+        Some(key),
+        Some(body),
+        &[("if-match", etag)],
+    )
+    .await
+}
+
+/// `demo.echo` in a session.
+async fn echo(gw: &Gateway, agent: &str, sid: &str, text: &str) -> Reply {
+    call(
+        &gw.url,
+        agent,
+        sid,
+        "demo.echo",
+        json!({"text": text}),
+        None,
+    )
+    .await
+}
+
 fn run_cli(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     Command::new(bin())
         .args(args)
@@ -123,15 +150,7 @@ async fn every_endpoint_needs_an_admin_key_whose_role_includes_it() {
     .await;
     // One call so that the ledger has a record and a checkpoint.
     let sid = initialize(&gw.url, &agent).await;
-    call(
-        &gw.url,
-        &agent,
-        &sid,
-        "demo.echo",
-        json!({"text": "x"}),
-        None,
-    )
-    .await;
+    echo(&gw, &agent, &sid, "x").await;
     wait_for_checkpoint(&gw, &agent, 1).await;
 
     let endpoints: &[(&str, &str, Option<&str>, &str)] = &[
@@ -179,6 +198,7 @@ async fn every_endpoint_needs_an_admin_key_whose_role_includes_it() {
         ("GET", "/admin/v1/upstreams", None, "admin"),
         ("GET", "/admin/v1/catalog", None, "admin"),
         ("GET", "/admin/v1/effective-config", None, "admin"),
+        ("GET", "/admin/v1/quotas?tenant=t1", None, "admin"),
         ("POST", "/admin/v1/reload", None, "admin"),
         ("GET", "/admin/v1/controls", None, "admin"),
         (
@@ -557,27 +577,11 @@ async fn concurrent_edits_of_a_tenant_are_detected_not_lost() {
     let etag = r.headers["etag"].to_str().unwrap().to_string();
     assert_eq!(etag, "\"1\"");
     let path = "/admin/v1/tenants/acme";
-    let first = admin(
-        &gw,
-        "PATCH",
-        path,
-        Some(&key),
-        Some(r#"{"description":"first"}"#),
-        &[("if-match", &etag)],
-    )
-    .await;
+    let first = patch_tenant(&gw, &key, "acme", r#"{"description":"first"}"#, &etag).await;
     assert_eq!(first.status, 200, "{:?}", first.body);
     assert_eq!(first.headers["etag"], "\"2\"");
     // A second writer that read version 1 does not overwrite the first's change.
-    let second = admin(
-        &gw,
-        "PATCH",
-        path,
-        Some(&key),
-        Some(r#"{"description":"second"}"#),
-        &[("if-match", &etag)],
-    )
-    .await;
+    let second = patch_tenant(&gw, &key, "acme", r#"{"description":"second"}"#, &etag).await;
     assert_eq!(
         (second.status, second.error_code()),
         (412, Some("precondition_failed"))
@@ -632,38 +636,14 @@ async fn a_disabled_tenant_and_a_revoked_key_are_refused_on_the_very_next_call()
     let key = admin_key(&gw, "admin", &[]);
     let (id, agent) = tenant_with_key(&gw, &key, "acme", "agent").await;
     let sid = initialize(&gw.url, &agent).await;
-    let ok = call(
-        &gw.url,
-        &agent,
-        &sid,
-        "demo.echo",
-        json!({"text": "a"}),
-        None,
-    )
-    .await;
+    let ok = echo(&gw, &agent, &sid, "a").await;
     assert!(ok.body["result"].is_object(), "{:?}", ok.body);
 
     let t = get(&gw, "/admin/v1/tenants/acme", &key).await;
     let tag = t.headers["etag"].to_str().unwrap().to_string();
-    let off = admin(
-        &gw,
-        "PATCH",
-        "/admin/v1/tenants/acme",
-        Some(&key),
-        Some(r#"{"disabled":true}"#),
-        &[("if-match", &tag)],
-    )
-    .await;
+    let off = patch_tenant(&gw, &key, "acme", r#"{"disabled":true}"#, &tag).await;
     assert_eq!(off.status, 200);
-    let r = call(
-        &gw.url,
-        &agent,
-        &sid,
-        "demo.echo",
-        json!({"text": "b"}),
-        None,
-    )
-    .await;
+    let r = echo(&gw, &agent, &sid, "b").await;
     assert_eq!(
         (r.status, r.error_code()),
         (403, Some("tenant_disabled")),
@@ -680,25 +660,9 @@ async fn a_disabled_tenant_and_a_revoked_key_are_refused_on_the_very_next_call()
     )
     .await;
     assert_eq!(r.error_code(), Some("invalid_field"));
-    let on = admin(
-        &gw,
-        "PATCH",
-        "/admin/v1/tenants/acme",
-        Some(&key),
-        Some(r#"{"disabled":false}"#),
-        &[("if-match", "\"2\"")],
-    )
-    .await;
+    let on = patch_tenant(&gw, &key, "acme", r#"{"disabled":false}"#, "\"2\"").await;
     assert_eq!(on.status, 200);
-    let r = call(
-        &gw.url,
-        &agent,
-        &sid,
-        "demo.echo",
-        json!({"text": "c"}),
-        None,
-    )
-    .await;
+    let r = echo(&gw, &agent, &sid, "c").await;
     assert!(r.body["result"].is_object(), "enabled again: {:?}", r.body);
 
     let revoked = send(
@@ -713,15 +677,7 @@ async fn a_disabled_tenant_and_a_revoked_key_are_refused_on_the_very_next_call()
         (revoked.status, revoked.body["state"].as_str()),
         (200, Some("revoked"))
     );
-    let r = call(
-        &gw.url,
-        &agent,
-        &sid,
-        "demo.echo",
-        json!({"text": "d"}),
-        None,
-    )
-    .await;
+    let r = echo(&gw, &agent, &sid, "d").await;
     assert_eq!(
         (r.status, r.error_code()),
         (401, Some("credential_revoked"))
@@ -776,19 +732,7 @@ async fn a_disabled_tenant_and_a_revoked_key_are_refused_on_the_very_next_call()
     assert_eq!(rot.status, 201, "{:?}", rot.body);
     let fresh = rot.body["secret"].as_str().unwrap().to_string();
     let sid2 = initialize(&gw.url, &fresh).await;
-    assert!(
-        call(
-            &gw.url,
-            &fresh,
-            &sid2,
-            "demo.echo",
-            json!({"text": "e"}),
-            None
-        )
-        .await
-        .body["result"]
-            .is_object()
-    );
+    assert!(echo(&gw, &fresh, &sid2, "e").await.body["result"].is_object());
     let r = rpc(&gw.url, &agent2, None, "tools/list", json!({})).await;
     assert_eq!(r.error_code(), Some("credential_revoked"));
     let twice = send(
@@ -816,25 +760,9 @@ async fn every_admin_act_is_a_ledger_record_written_before_it_takes_effect_and_t
     let whoami = get(&gw, "/admin/v1/whoami", &key).await.body;
     let (id, agent) = tenant_with_key(&gw, &key, "acme", "agent").await;
     let sid = initialize(&gw.url, &agent).await;
-    let t = admin(
-        &gw,
-        "PATCH",
-        "/admin/v1/tenants/acme",
-        Some(&key),
-        Some(r#"{"disabled":true}"#),
-        &[("if-match", "\"1\"")],
-    )
-    .await;
+    let t = patch_tenant(&gw, &key, "acme", r#"{"disabled":true}"#, "\"1\"").await;
     assert_eq!(t.status, 200);
-    let refused = call(
-        &gw.url,
-        &agent,
-        &sid,
-        "demo.echo",
-        json!({"text": "x"}),
-        None,
-    )
-    .await;
+    let refused = echo(&gw, &agent, &sid, "x").await;
     assert_eq!(refused.error_code(), Some("tenant_disabled"));
     send(
         &gw,
@@ -948,15 +876,7 @@ async fn reload_applies_a_valid_policy_keeps_the_last_good_one_and_names_what_ne
     let key = admin_key(&gw, "admin", &[]);
     let (_, reader) = gw.key("reader", &[]);
     let sid = initialize(&gw.url, &reader).await;
-    let denied = call(
-        &gw.url,
-        &reader,
-        &sid,
-        "demo.echo",
-        json!({"text": "x"}),
-        None,
-    )
-    .await;
+    let denied = echo(&gw, &reader, &sid, "x").await;
     assert!(denied.body["error"].is_object(), "{:?}", denied.body);
 
     // A grant added to the file takes effect on the next call after a reload.
@@ -969,15 +889,7 @@ async fn reload_applies_a_valid_policy_keeps_the_last_good_one_and_names_what_ne
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["applied"], json!(["roles"]));
     assert_eq!(r.body["restartRequired"], json!([]));
-    let ok = call(
-        &gw.url,
-        &reader,
-        &sid,
-        "demo.echo",
-        json!({"text": "x"}),
-        None,
-    )
-    .await;
+    let ok = echo(&gw, &reader, &sid, "x").await;
     assert!(ok.body["result"].is_object(), "{:?}", ok.body);
 
     // An invalid file changes nothing and says why, everywhere.
@@ -985,15 +897,7 @@ async fn reload_applies_a_valid_policy_keeps_the_last_good_one_and_names_what_ne
     let r = admin(&gw, "POST", "/admin/v1/reload", Some(&key), None, &[]).await;
     assert_eq!((r.status, r.error_code()), (422, Some("reload_failed")));
     assert_eq!(r.body["errors"][0]["field"], "policy.mode", "{:?}", r.body);
-    let ok = call(
-        &gw.url,
-        &reader,
-        &sid,
-        "demo.echo",
-        json!({"text": "y"}),
-        None,
-    )
-    .await;
+    let ok = echo(&gw, &reader, &sid, "y").await;
     assert!(
         ok.body["result"].is_object(),
         "the last good config serves: {:?}",
@@ -1034,15 +938,7 @@ async fn reload_applies_a_valid_policy_keeps_the_last_good_one_and_names_what_ne
             .await
             .contains("portcullis_config_invalid 0")
     );
-    let denied = call(
-        &gw.url,
-        &reader,
-        &sid,
-        "demo.echo",
-        json!({"text": "z"}),
-        None,
-    )
-    .await;
+    let denied = echo(&gw, &reader, &sid, "z").await;
     assert!(
         denied.body["error"].is_object(),
         "the grant is gone again: {:?}",
@@ -1236,15 +1132,7 @@ async fn an_operator_manages_the_gateway_from_the_cli() {
     let sid = initialize(&gw.url, &secret).await;
     let (code, v, _) = cli(&["admin", "tenants", "disable", "acme"]);
     assert_eq!((code, v["disabled"].as_bool()), (Some(0), Some(true)));
-    let r = call(
-        &gw.url,
-        &secret,
-        &sid,
-        "demo.echo",
-        json!({"text": "x"}),
-        None,
-    )
-    .await;
+    let r = echo(&gw, &secret, &sid, "x").await;
     assert_eq!(r.error_code(), Some("tenant_disabled"));
     let (code, _, _) = cli(&["admin", "tenants", "enable", "acme"]);
     assert_eq!(code, Some(0));
@@ -1300,4 +1188,44 @@ async fn the_openapi_document_served_is_the_one_checked_in() {
     assert_eq!(served, file);
     assert_eq!(served["openapi"], "3.1.0");
     assert_eq!(served["info"]["x-schema-version"], 1);
+}
+
+#[tokio::test]
+async fn quota_usage_is_visible_per_tenant_and_agent() {
+    let gw = Gateway::start(&demo_config(
+        "enforce",
+        "[[limits.quota]]\nscope = \"agent\"\nwindow = \"day\"\ncalls = 50\n",
+    ));
+    let key = admin_key(&gw, "admin", &[]);
+    let (_, agent) = tenant_with_key(&gw, &key, "acme", "agent").await;
+    let sid = initialize(&gw.url, &agent).await;
+    for i in 0..3 {
+        call(
+            &gw.url,
+            &agent,
+            &sid,
+            "demo.echo",
+            json!({"text": i.to_string()}),
+            None,
+        )
+        .await;
+    }
+    let r = get(&gw, "/admin/v1/quotas?tenant=acme&agent=bot", &key).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        r.body["quotas"][0]["calls"],
+        json!({"used": 3, "limit": 50}),
+        "{:?}",
+        r.body
+    );
+    let other = get(&gw, "/admin/v1/quotas?tenant=acme&agent=nobody", &key).await;
+    assert_eq!(other.body["quotas"][0]["calls"]["used"], 0);
+    for bad in ["", "?agent=bot", "?tenant=a%20b", "?tenant=acme&x=1"] {
+        let r = get(&gw, &format!("/admin/v1/quotas{bad}"), &key).await;
+        assert_eq!(
+            (r.status, r.error_code()),
+            (400, Some("invalid_query")),
+            "{bad}"
+        );
+    }
 }

@@ -30,6 +30,7 @@ pub struct SwitchChange {
     /// true stops what the scope covers (or, for read_only, puts it in read-only mode).
     pub engaged: bool,
     /// Why, for the ledger and /api/status (1-512 characters).
+    #[schema(min_length = 1, max_length = 512)]
     pub reason: String,
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use portcullis_identity::AdminRole;
@@ -69,6 +69,48 @@ pub async fn catalog(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Res
             "tools": tools,
             "rebuildError": c.st.catalog_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         })))
+    })
+    .await
+}
+
+#[utoipa::path(operation_id = "quotas", get, path = "/admin/v1/quotas", tag = "gateway",
+    params(("tenant" = String, Query, description = "The tenant"),
+        ("agent" = Option<String>, Query, description = "One of its agents (quotas per agent need it)")),
+    responses((status = 200, description = "Each quota that applies: its window, when it resets, what is used of its limits", body = super::openapi::QuotaList),
+        (status = 400, description = "A bad query", body = super::openapi::ErrorView)))]
+pub async fn quotas(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    answer(st, &headers, AdminRole::Admin, |c: Call| async move {
+        let q = super::ledger::Query::parse(q.as_deref(), &["tenant", "agent"])?;
+        let name = |k: &str| -> Result<String, Failure> {
+            let v = q.text(k).unwrap_or_default().to_string();
+            if !v.is_empty() && !portcullis_identity::valid_label(&v) {
+                return Err(Failure::new(
+                    ErrorCode::InvalidQuery,
+                    format!("{k} must be 1-128 characters of A-Z a-z 0-9 _ - . @"),
+                ));
+            }
+            Ok(v)
+        };
+        let tenant = name("tenant")?;
+        if tenant.is_empty() {
+            return Err(Failure::new(ErrorCode::InvalidQuery, "tenant is required"));
+        }
+        let principal = portcullis_identity::Principal {
+            tenant,
+            agent: name("agent")?,
+            role: String::new(),
+            credential_id: c.admin.actor(),
+            auth_method: portcullis_identity::AuthMethod::ApiKey,
+            evidence: None,
+        };
+        let usage = crate::pipeline::stages::quota_status(&c.st, &principal)
+            .await
+            .map_err(unavailable)?;
+        Ok(Reply::ok(json!({"quotas": usage})))
     })
     .await
 }

@@ -118,12 +118,16 @@ pub fn key_view(k: &KeyRecord, now_ms: i64) -> Value {
 #[serde(rename_all = "camelCase")]
 pub struct NewKey {
     /// An existing, enabled tenant.
+    #[schema(pattern = "^[A-Za-z0-9_.@-]{1,128}$")]
     pub tenant: String,
     /// The agent the key identifies (1-128 characters of A-Z a-z 0-9 _ - . @).
+    #[schema(pattern = "^[A-Za-z0-9_.@-]{1,128}$")]
     pub agent: String,
     /// A role of the config's [roles] tables.
+    #[schema(pattern = "^[A-Za-z0-9_.@-]{1,128}$")]
     pub role: String,
     /// Lifetime, e.g. "30d", "12h"; none means the key does not expire.
+    #[schema(example = "30d")]
     pub expires_in: Option<String>,
 }
 
@@ -131,6 +135,7 @@ pub struct NewKey {
 #[serde(deny_unknown_fields)]
 pub struct Rotation {
     /// How long the old key stays valid, e.g. "24h" ("0s": revoked at once).
+    #[schema(example = "24h")]
     pub overlap: String,
 }
 

@@ -57,6 +57,7 @@ pub fn router(st: Arc<AppState>) -> Router {
         .route("/admin/v1/roles", get(gateway::roles))
         .route("/admin/v1/upstreams", get(gateway::upstreams))
         .route("/admin/v1/catalog", get(gateway::catalog))
+        .route("/admin/v1/quotas", get(gateway::quotas))
         .route("/admin/v1/effective-config", get(gateway::effective_config))
         .route("/admin/v1/reload", post(gateway::reload))
         .route("/admin/v1/controls", get(controls::list))

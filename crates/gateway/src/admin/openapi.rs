@@ -144,6 +144,12 @@ pub struct CatalogView {
 }
 
 #[derive(ToSchema)]
+pub struct QuotaList {
+    /// Each: quota, window, resetsAtMs, and calls / costUnits with used and limit.
+    quotas: Vec<BTreeMap<String, Value>>,
+}
+
+#[derive(ToSchema)]
 pub struct EffectiveConfig {
     /// What the config file decides, as in force.
     file: BTreeMap<String, Value>,
@@ -250,6 +256,7 @@ impl Modify for Security {
         super::gateway::roles,
         super::gateway::upstreams,
         super::gateway::catalog,
+        super::gateway::quotas,
         super::gateway::effective_config,
         super::gateway::reload,
         super::controls::list,
@@ -262,7 +269,7 @@ impl Modify for Security {
     ),
     components(schemas(
         ErrorView, WhoAmI, TenantView, TenantList, KeyView, KeyList, NewKeyView, SwitchView,
-        SwitchList, RoleView, RoleList, UpstreamList, ToolView, CatalogView, EffectiveConfig,
+        SwitchList, RoleView, RoleList, UpstreamList, ToolView, CatalogView, QuotaList, EffectiveConfig,
         ReloadView, RecordPage, RecordView, CheckpointView,
         super::tenants::NewTenant, super::tenants::TenantChange, super::keys::NewKey,
         super::keys::Rotation, super::controls::SwitchChange,

@@ -29,14 +29,17 @@ const MAX_DESCRIPTION: usize = 1024;
 #[serde(deny_unknown_fields)]
 pub struct NewTenant {
     /// 1-128 characters of A-Z a-z 0-9 _ - . @
+    #[schema(pattern = "^[A-Za-z0-9_.@-]{1,128}$")]
     pub name: String,
     #[serde(default)]
+    #[schema(max_length = 1024)]
     pub description: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantChange {
+    #[schema(max_length = 1024)]
     pub description: Option<String>,
     /// true disables the tenant (its keys stop working at once); false enables it again.
     pub disabled: Option<bool>,
