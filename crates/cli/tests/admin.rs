@@ -195,6 +195,18 @@ async fn every_endpoint_needs_an_admin_key_whose_role_includes_it() {
             "admin",
         ),
         ("GET", "/admin/v1/roles", None, "admin"),
+        (
+            "POST",
+            "/admin/v1/roles/reader/grants",
+            Some(r#"{"pattern":"demo.none"}"#),
+            "admin",
+        ),
+        (
+            "DELETE",
+            "/admin/v1/roles/reader/grants?pattern=demo.absent",
+            None,
+            "admin",
+        ),
         ("GET", "/admin/v1/upstreams", None, "admin"),
         ("GET", "/admin/v1/catalog", None, "admin"),
         ("GET", "/admin/v1/effective-config", None, "admin"),
@@ -1228,4 +1240,169 @@ async fn quota_usage_is_visible_per_tenant_and_agent() {
             "{bad}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_grant_made_through_the_api_takes_effect_on_the_next_call_and_survives_a_restart() {
+    let gw = Gateway::start(&reload_config("\"demo.notes_read\"", ""));
+    let key = admin_key(&gw, "admin", &[]);
+    let (_, reader) = gw.key("reader", &[]);
+    let sid = initialize(&gw.url, &reader).await;
+    assert!(echo(&gw, &reader, &sid, "a").await.body["error"].is_object());
+
+    let r = send(
+        &gw,
+        "POST",
+        "/admin/v1/roles/reader/grants",
+        &key,
+        json!({"pattern": "demo.echo"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert!(
+        echo(&gw, &reader, &sid, "b").await.body["result"].is_object(),
+        "granted"
+    );
+    let roles = get(&gw, "/admin/v1/roles", &key).await.body;
+    let reader_role = roles["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "reader")
+        .unwrap()
+        .clone();
+    assert_eq!(reader_role["allow"], json!(["demo.notes_read"]));
+    assert_eq!(reader_role["grants"], json!(["demo.echo"]));
+    for (role, body, status, code) in [
+        (
+            "reader",
+            json!({"pattern": "demo.echo"}),
+            409,
+            "already_exists",
+        ),
+        (
+            "ghost",
+            json!({"pattern": "demo.echo"}),
+            422,
+            "invalid_field",
+        ),
+        ("reader", json!({"pattern": "["}), 422, "invalid_field"),
+        ("reader", json!({"pattern": "a b"}), 422, "invalid_field"),
+        ("reader", json!({"pattern": ""}), 422, "invalid_field"),
+        (
+            "reader",
+            json!({"pattern": "x".repeat(300)}),
+            422,
+            "invalid_field",
+        ),
+        ("reader", json!({"pattern": 3}), 422, "invalid_field"),
+    ] {
+        let r = send(
+            &gw,
+            "POST",
+            &format!("/admin/v1/roles/{role}/grants"),
+            &key,
+            body.clone(),
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.error_code()),
+            (status, Some(code)),
+            "{role} {body}"
+        );
+    }
+    // A grant never adds write rights: the reader still cannot write.
+    let w = send(
+        &gw,
+        "POST",
+        "/admin/v1/roles/reader/grants",
+        &key,
+        json!({"pattern": "demo.notes_write"}),
+    )
+    .await;
+    assert_eq!(w.status, 201);
+    let write = call(
+        &gw.url,
+        &reader,
+        &sid,
+        "demo.notes_write",
+        json!({"title": "t", "body": "b"}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        write.body["result"]["_meta"]["io.portcullis/dryRun"]["liveCallWouldBeAllowed"], false,
+        "{:?}",
+        write.body
+    );
+
+    // Grants are in the store: a restart keeps them.
+    let gw = gw.kill_and_restart();
+    let sid = initialize(&gw.url, &reader).await;
+    assert!(
+        echo(&gw, &reader, &sid, "c").await.body["result"].is_object(),
+        "kept across a restart"
+    );
+    let r = admin(
+        &gw,
+        "DELETE",
+        "/admin/v1/roles/reader/grants?pattern=demo.echo",
+        Some(&key),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert!(
+        echo(&gw, &reader, &sid, "d").await.body["error"].is_object(),
+        "removed"
+    );
+    let r = admin(
+        &gw,
+        "DELETE",
+        "/admin/v1/roles/reader/grants?pattern=demo.echo",
+        Some(&key),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!((r.status, r.error_code()), (404, Some("object_not_found")));
+    let r = admin(
+        &gw,
+        "DELETE",
+        "/admin/v1/roles/reader/grants",
+        Some(&key),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!((r.status, r.error_code()), (400, Some("invalid_query")));
+    let acts = get(&gw, "/admin/v1/ledger/records?kind=control", &key)
+        .await
+        .body;
+    let methods: Vec<&str> = acts["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        methods,
+        [
+            "admin/roles.grant",
+            "admin/roles.grant",
+            "admin/roles.revoke_grant"
+        ]
+    );
+
+    // The CLI adds and removes them too.
+    let env = [
+        ("PORTCULLIS_ADMIN_KEY", key.as_str()),
+        ("PORTCULLIS_ADMIN_URL", gw.admin.as_str()),
+    ];
+    let o = run_cli(&["admin", "grants", "add", "reader", "demo.echo"], &env);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(echo(&gw, &reader, &sid, "e").await.body["result"].is_object());
+    let o = run_cli(&["admin", "grants", "remove", "reader", "demo.echo"], &env);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }

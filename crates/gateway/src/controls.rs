@@ -132,6 +132,15 @@ impl Controls {
             .filter(|s| s.engaged)
             .map(|s| (s.scope.clone(), s))
             .collect();
+        let grants = st
+            .stores
+            .admin
+            .grants()
+            .await?
+            .into_iter()
+            .map(|g| (g.role, g.pattern))
+            .collect();
+        crate::reload::apply_grants(st, grants).await;
         let disabled_tenants = st
             .stores
             .admin

@@ -64,10 +64,9 @@ fn start_only(c: &Config) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// The policy's settings, each rendered to compare (roles by name, so the order is stable).
-fn policy_parts(live: &Live) -> Vec<(&'static str, String)> {
-    let roles: BTreeMap<&String, String> = live
-        .policy
+/// A policy's settings, each rendered to compare (roles by name, so the order is stable).
+fn policy_parts(policy: &portcullis_policy::Policy) -> Vec<(&'static str, String)> {
+    let roles: BTreeMap<&String, String> = policy
         .roles
         .iter()
         .map(|(n, r)| {
@@ -81,8 +80,8 @@ fn policy_parts(live: &Live) -> Vec<(&'static str, String)> {
         })
         .collect();
     vec![
-        ("policy.mode", live.policy.mode.as_str().to_string()),
-        ("policy.classes", format!("{:?}", live.policy.classes)),
+        ("policy.mode", policy.mode.as_str().to_string()),
+        ("policy.classes", format!("{:?}", policy.classes)),
         ("roles", format!("{roles:?}")),
     ]
 }
@@ -98,6 +97,7 @@ fn changed(old: &[(&'static str, String)], new: &[(&'static str, String)]) -> Ve
 /// Read the config file again and apply what can be applied. `Err` carries the outcome of a
 /// refused reload (nothing changed).
 pub async fn reload(st: &AppState, actor: &str) -> Result<Outcome, Outcome> {
+    let _one = st.live_writer.lock().await;
     let now = st.clock.now_ms();
     let current = st.live();
     let mut outcome = Outcome {
@@ -134,10 +134,14 @@ pub async fn reload(st: &AppState, actor: &str) -> Result<Outcome, Outcome> {
     outcome.restart_required = changed(&start_only(&st.config), &start_only(&config));
     let next = Live::new(
         config.policy.clone(),
+        current.grants.clone(),
         config.hash.clone(),
         current.generation + 1,
     );
-    outcome.applied = changed(&policy_parts(&current), &policy_parts(&next));
+    outcome.applied = changed(
+        &policy_parts(&current.file_policy),
+        &policy_parts(&next.file_policy),
+    );
     outcome.generation = next.generation;
     outcome.ok = true;
     let mut facts = BTreeMap::new();
@@ -165,9 +169,7 @@ pub async fn reload(st: &AppState, actor: &str) -> Result<Outcome, Outcome> {
         }
     }
     if !outcome.applied.is_empty() {
-        crate::listen::list_changed(st, crate::listen::ListKind::Tools);
-        crate::listen::list_changed(st, crate::listen::ListKind::Prompts);
-        crate::listen::list_changed(st, crate::listen::ListKind::Resources);
+        lists_changed(st);
     }
     st.metrics.reloads.inc();
     st.metrics.config_invalid.set(0);
@@ -184,6 +186,40 @@ pub async fn reload(st: &AppState, actor: &str) -> Result<Outcome, Outcome> {
 }
 
 /// A refused reload, counted and reported; `invalid_file` when the file itself was refused.
+/// Tell clients that what they may see may have changed.
+fn lists_changed(st: &AppState) {
+    crate::listen::list_changed(st, crate::listen::ListKind::Tools);
+    crate::listen::list_changed(st, crate::listen::ListKind::Prompts);
+    crate::listen::list_changed(st, crate::listen::ListKind::Resources);
+}
+
+/// Put the store's grants in force, if they differ from the ones in force: called whenever
+/// the controls are read again, so a grant made through any replica's admin API reaches this
+/// one on its next look.
+pub async fn apply_grants(st: &AppState, grants: Vec<(String, String)>) {
+    let _one = st.live_writer.lock().await;
+    let current = st.live();
+    if current.grants == grants {
+        return;
+    }
+    let next = Live::new(
+        current.file_policy.clone(),
+        grants,
+        current.config_hash.clone(),
+        current.generation + 1,
+    );
+    for (role, pattern) in &next.unused_grants {
+        tracing::warn!(role = %role, pattern = %pattern, "a grant changes nothing: its role is not in the config file, or its glob is not valid");
+    }
+    tracing::info!(
+        grants = next.grants.len(),
+        generation = next.generation,
+        "grants put in force"
+    );
+    st.set_live(next);
+    lists_changed(st);
+}
+
 fn refused(st: &AppState, outcome: Outcome, invalid_file: bool) -> Outcome {
     st.metrics.reload_failures.inc();
     if invalid_file {

@@ -30,8 +30,14 @@ const PARK_MAX: usize = 10_000;
 /// built from it. A governed request takes the one in force when it starts and keeps it to
 /// its end, so a reload never changes the rules under a call in flight.
 pub struct Live {
-    /// The role engine's data (mode, roles, class rules).
+    /// The role engine's data in force (mode, roles, class rules): the file's, with the grants.
     pub policy: Policy,
+    /// The policy as the config file says it.
+    pub file_policy: Policy,
+    /// The grants made through the admin API, `(role, pattern)`, as last read from the store.
+    pub grants: Vec<(String, String)>,
+    /// Grants that changed nothing: their role is not in the file, or their glob is bad.
+    pub unused_grants: Vec<(String, String)>,
     /// Every policy engine a governed request must satisfy.
     pub engines: Engines,
     /// Lower-case hex SHA-256 of the config file the policy was read from.
@@ -50,10 +56,20 @@ impl std::fmt::Debug for Live {
 }
 
 impl Live {
-    pub fn new(policy: Policy, config_hash: String, generation: u64) -> Live {
+    /// The config file's policy with `grants` added to its roles.
+    pub fn new(
+        file_policy: Policy,
+        grants: Vec<(String, String)>,
+        config_hash: String,
+        generation: u64,
+    ) -> Live {
+        let (policy, unused_grants) = file_policy.with_grants(&grants);
         let roles: Arc<dyn PolicyEngine> = Arc::new(policy.clone());
         Live {
             policy,
+            file_policy,
+            grants,
+            unused_grants,
             engines: Engines::new(vec![roles]),
             config_hash,
             generation,
@@ -69,6 +85,9 @@ pub struct AppState {
     pub config: Config,
     /// The policy in force.
     live: arc_swap::ArcSwap<Live>,
+    /// Held by whoever replaces [`AppState::live`] (a reload, new grants), so that neither
+    /// loses the other's change.
+    pub live_writer: tokio::sync::Mutex<()>,
     /// Where the config was read from, for reloads (`None`: built in, as the quickstart's).
     pub config_source: Option<crate::reload::Source>,
     /// The last reload's outcome, for `/api/status` and the admin API.
@@ -151,9 +170,11 @@ impl AppState {
         AppState {
             live: arc_swap::ArcSwap::from_pointee(Live::new(
                 config.policy.clone(),
+                Vec::new(),
                 config.hash.clone(),
                 0,
             )),
+            live_writer: tokio::sync::Mutex::new(()),
             config_source: None,
             last_reload: Mutex::new(None),
             pipeline: Pipeline::new(stages::standard()),

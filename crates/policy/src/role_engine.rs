@@ -37,6 +37,32 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// This policy with `grants` — `(role, pattern)` pairs kept outside the config file — added
+    /// to the allow patterns of their roles. A grant for a role this policy does not define
+    /// changes nothing and is returned, as is one whose glob does not compile.
+    pub fn with_grants(&self, grants: &[(String, String)]) -> (Policy, Vec<(String, String)>) {
+        let mut out = self.clone();
+        let mut unused = Vec::new();
+        for (role, pattern) in grants {
+            let Some(r) = out.roles.get(role) else {
+                unused.push((role.clone(), pattern.clone()));
+                continue;
+            };
+            if r.allow_patterns.contains(pattern) {
+                continue;
+            }
+            let mut allow = r.allow_patterns.clone();
+            allow.push(pattern.clone());
+            match Role::new(role, &allow, r.allow_write, r.allow_destructive) {
+                Ok(grown) => {
+                    out.roles.insert(role.clone(), grown);
+                }
+                Err(_) => unused.push((role.clone(), pattern.clone())),
+            }
+        }
+        (out, unused)
+    }
+
     pub fn classify(&self, tool: &str, annotations: Option<&serde_json::Value>) -> ToolClass {
         self.classes.classify(tool, annotations)
     }

@@ -23,6 +23,17 @@ pub struct Tenant {
     pub version: u64,
 }
 
+/// A name a role may use beyond what the config file gives it: an allow glob added through the
+/// admin API. Grants never add write or destructive rights.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub role: String,
+    pub pattern: String,
+    /// Who made it.
+    pub actor: String,
+    pub created_ms: i64,
+}
+
 #[async_trait]
 pub trait AdminStore: Send + Sync + 'static {
     async fn tenant(&self, name: &str) -> Result<Option<Tenant>, StoreError>;
@@ -44,6 +55,13 @@ pub trait AdminStore: Send + Sync + 'static {
     async fn list_admin_keys(&self) -> Result<Vec<AdminKeyRecord>, StoreError>;
     /// Revoke an admin key at `at_ms` (an earlier revocation stays); false if no such key.
     async fn revoke_admin_key(&self, id: &str, at_ms: i64) -> Result<bool, StoreError>;
+    /// Every grant, by role then pattern.
+    async fn grants(&self) -> Result<Vec<Grant>, StoreError>;
+    /// Add a grant (`Conflict` if the role has that pattern already); moves the controls
+    /// version.
+    async fn add_grant(&self, grant: Grant) -> Result<(), StoreError>;
+    /// Remove a grant; false if there was none. Moves the controls version when it removes one.
+    async fn remove_grant(&self, role: &str, pattern: &str) -> Result<bool, StoreError>;
 }
 
 /// What [`AdminStore::put_tenant`] stores, given what is stored now: the shared rule of every

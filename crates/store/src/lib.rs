@@ -23,7 +23,7 @@ pub mod verify;
 
 use std::sync::Arc;
 
-pub use admin::{AdminStore, Tenant};
+pub use admin::{AdminStore, Grant, Tenant};
 pub use approvals::{Approval, ApprovalBinding, ApprovalState, ApprovalStore, Consumption};
 pub use checkpointer::{CheckpointError, Checkpointer, sign_checkpoint};
 pub use checkpoints::{CheckpointStore, StoredCheckpoint};

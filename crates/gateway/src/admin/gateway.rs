@@ -1,4 +1,4 @@
-//! The gateway as configured and running: roles, upstreams, the catalog, the effective
+//! The gateway as configured and running: upstreams, the catalog, quotas, the effective
 //! config, and reload.
 
 use std::sync::Arc;
@@ -13,26 +13,6 @@ use serde_json::{Value, json};
 use super::{Call, Reply, answer, unavailable};
 use crate::respond::Failure;
 use crate::state::AppState;
-
-#[utoipa::path(operation_id = "roles", get, path = "/admin/v1/roles", tag = "gateway",
-    responses((status = 200, description = "The roles in force (from the config file; changed by reload)", body = super::openapi::RoleList)))]
-pub async fn roles(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    answer(st, &headers, AdminRole::Admin, |c: Call| async move {
-        let live = c.st.live();
-        let mut roles: Vec<_> = live.policy.roles.values().collect();
-        roles.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(Reply::ok(json!({
-            "mode": live.policy.mode.as_str(),
-            "roles": roles.iter().map(|r| json!({
-                "name": r.name,
-                "allow": r.allow_patterns,
-                "allowWrite": r.allow_write,
-                "allowDestructive": r.allow_destructive,
-            })).collect::<Vec<_>>(),
-        })))
-    })
-    .await
-}
 
 #[utoipa::path(operation_id = "upstreams", get, path = "/admin/v1/upstreams", tag = "gateway",
     responses((status = 200, description = "Each upstream's state, restarts and circuit breakers", body = super::openapi::UpstreamList)))]
@@ -152,11 +132,14 @@ pub async fn effective_config(State(st): State<Arc<AppState>>, headers: HeaderMa
                 "disabledTenants": tenants.iter().filter(|t| t.disabled_ms.is_some()).map(|t| t.name.clone()).collect::<Vec<_>>(),
                 "agentKeys": keys.len(),
                 "adminKeys": admin_keys.len(),
+                "grants": live.grants.iter().map(|(r, p)| json!({"role": r, "pattern": p})).collect::<Vec<_>>(),
+                "unusedGrants": live.unused_grants.len(),
                 "engagedSwitches": engaged.list().iter().map(|s| s.scope.key()).collect::<Vec<_>>(),
             },
             "precedence": [
                 "The config file decides listeners, upstreams, roles, limits and identity; a reload re-reads its policy (mode, classes, roles), the rest at start only.",
-                "The store decides tenants, agent and admin keys, kill switches and read-only modes; they survive restarts and the file cannot override them.",
+                "The store decides tenants, agent and admin keys, grants, kill switches and read-only modes; they survive restarts and the file cannot override them.",
+                "A grant adds an allow pattern to a role the file defines; the file decides which roles exist and what they may write or destroy.",
                 "A tenant disabled in the store refuses its keys whatever the file says; a kill switch engaged in the store stops calls whatever the roles allow."
             ],
         })))

@@ -13,6 +13,7 @@ mod gateway;
 pub mod keys;
 mod ledger;
 pub mod openapi;
+mod roles;
 mod tenants;
 
 use std::future::Future;
@@ -54,7 +55,11 @@ pub fn router(st: Arc<AppState>) -> Router {
         .route("/admin/v1/keys/{id}", get(keys::read))
         .route("/admin/v1/keys/{id}/revoke", post(keys::revoke))
         .route("/admin/v1/keys/{id}/rotate", post(keys::rotate))
-        .route("/admin/v1/roles", get(gateway::roles))
+        .route("/admin/v1/roles", get(roles::list))
+        .route(
+            "/admin/v1/roles/{name}/grants",
+            post(roles::add).delete(roles::remove),
+        )
         .route("/admin/v1/upstreams", get(gateway::upstreams))
         .route("/admin/v1/catalog", get(gateway::catalog))
         .route("/admin/v1/quotas", get(gateway::quotas))

@@ -106,16 +106,37 @@ pub struct SwitchList {
 #[serde(rename_all = "camelCase")]
 pub struct RoleView {
     name: String,
+    /// From the config file.
     allow: Vec<String>,
+    /// Made through the admin API.
+    grants: Vec<String>,
     allow_write: bool,
     allow_destructive: bool,
 }
 
 #[derive(ToSchema)]
+pub struct UnusedGrant {
+    role: String,
+    pattern: String,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct RoleList {
     /// read-only or enforce
     mode: String,
     roles: Vec<RoleView>,
+    /// Grants of roles the config file does not define (they change nothing).
+    unused_grants: Vec<UnusedGrant>,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantView {
+    role: String,
+    pattern: String,
+    actor: String,
+    created_ms: i64,
 }
 
 #[derive(ToSchema)]
@@ -253,7 +274,9 @@ impl Modify for Security {
         super::keys::read,
         super::keys::revoke,
         super::keys::rotate,
-        super::gateway::roles,
+        super::roles::list,
+        super::roles::add,
+        super::roles::remove,
         super::gateway::upstreams,
         super::gateway::catalog,
         super::gateway::quotas,
@@ -269,10 +292,10 @@ impl Modify for Security {
     ),
     components(schemas(
         ErrorView, WhoAmI, TenantView, TenantList, KeyView, KeyList, NewKeyView, SwitchView,
-        SwitchList, RoleView, RoleList, UpstreamList, ToolView, CatalogView, QuotaList, EffectiveConfig,
+        SwitchList, RoleView, UnusedGrant, RoleList, GrantView, UpstreamList, ToolView, CatalogView, QuotaList, EffectiveConfig,
         ReloadView, RecordPage, RecordView, CheckpointView,
         super::tenants::NewTenant, super::tenants::TenantChange, super::keys::NewKey,
-        super::keys::Rotation, super::controls::SwitchChange,
+        super::keys::Rotation, super::controls::SwitchChange, super::roles::NewGrant,
     )),
     modifiers(&Security),
 )]

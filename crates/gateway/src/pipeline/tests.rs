@@ -632,7 +632,10 @@ async fn every_engine_must_allow_and_the_preview_asks_them() {
         true
     );
     st.set_live(crate::state::Live {
+        file_policy: policy.clone(),
         policy,
+        grants: Vec::new(),
+        unused_grants: Vec::new(),
         engines: Engines::new(vec![roles, Arc::new(NoLiveCalls)]),
         config_hash: String::new(),
         generation: 1,

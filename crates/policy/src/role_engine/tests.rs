@@ -192,3 +192,42 @@ fn leaving_a_subscription_and_setting_a_log_level_need_only_a_defined_role() {
         );
     }
 }
+
+#[test]
+fn grants_add_to_their_roles_only() {
+    let mut roles = HashMap::new();
+    roles.insert(
+        "reader".to_string(),
+        Role::new("reader", &["demo.read".into()], false, false).unwrap(),
+    );
+    let p = Policy {
+        mode: Mode::Enforce,
+        roles,
+        classes: ClassRules::default(),
+    };
+    let grants = vec![
+        ("reader".to_string(), "demo.echo".to_string()),
+        ("reader".to_string(), "demo.read".to_string()),
+        ("ghost".to_string(), "*".to_string()),
+        ("reader".to_string(), "[".to_string()),
+    ];
+    let (grown, unused) = p.with_grants(&grants);
+    let r = &grown.roles["reader"];
+    assert!(r.allows("demo.echo") && r.allows("demo.read") && !r.allows("demo.write"));
+    assert_eq!(r.allow_patterns, ["demo.read", "demo.echo"]);
+    assert!(
+        !r.allow_write,
+        "a grant adds names, never write or destructive rights"
+    );
+    assert_eq!(
+        unused,
+        [
+            ("ghost".to_string(), "*".to_string()),
+            ("reader".to_string(), "[".to_string())
+        ]
+    );
+    assert!(
+        !p.roles["reader"].allows("demo.echo"),
+        "the file's policy is unchanged"
+    );
+}

@@ -7,12 +7,14 @@ use portcullis_identity::AdminKeyRecord;
 
 use super::MemoryStore;
 use crate::admin::next_tenant;
-use crate::{AdminStore, StoreError, Tenant};
+use crate::{AdminStore, Grant, StoreError, Tenant};
 
 #[derive(Default)]
 pub(super) struct Admin {
     pub(super) tenants: BTreeMap<String, Tenant>,
     keys: BTreeMap<String, AdminKeyRecord>,
+    /// By (role, pattern).
+    grants: BTreeMap<(String, String), Grant>,
 }
 
 #[async_trait]
@@ -59,6 +61,36 @@ impl AdminStore for MemoryStore {
             self.lock(&self.admin)?.keys.values().cloned().collect();
         keys.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
         Ok(keys)
+    }
+
+    async fn grants(&self) -> Result<Vec<Grant>, StoreError> {
+        Ok(self.lock(&self.admin)?.grants.values().cloned().collect())
+    }
+
+    async fn add_grant(&self, grant: Grant) -> Result<(), StoreError> {
+        let mut admin = self.lock(&self.admin)?;
+        let k = (grant.role.clone(), grant.pattern.clone());
+        if admin.grants.contains_key(&k) {
+            return Err(StoreError::Conflict(format!(
+                "role '{}' has the grant '{}' already",
+                grant.role, grant.pattern
+            )));
+        }
+        admin.grants.insert(k, grant);
+        self.lock(&self.controls)?.version += 1;
+        Ok(())
+    }
+
+    async fn remove_grant(&self, role: &str, pattern: &str) -> Result<bool, StoreError> {
+        let removed = self
+            .lock(&self.admin)?
+            .grants
+            .remove(&(role.to_string(), pattern.to_string()))
+            .is_some();
+        if removed {
+            self.lock(&self.controls)?.version += 1;
+        }
+        Ok(removed)
     }
 
     async fn revoke_admin_key(&self, id: &str, at_ms: i64) -> Result<bool, StoreError> {

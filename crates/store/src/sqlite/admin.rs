@@ -10,7 +10,7 @@ use super::controls::bump_version;
 use super::writer::Op;
 use super::{SqliteStore, query_all};
 use crate::admin::next_tenant;
-use crate::{AdminStore, StoreError, Tenant};
+use crate::{AdminStore, Grant, StoreError, Tenant};
 
 const TENANT_COLUMNS: &str = "name, description, disabled_ms, created_ms, updated_ms, version";
 const ADMIN_KEY_COLUMNS: &str =
@@ -111,6 +111,40 @@ pub(super) fn revoke_admin_key(
     )? > 0)
 }
 
+pub(super) fn add_grant(tx: &Transaction<'_>, g: &Grant) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO role_grants(role, pattern, actor, created_ms) VALUES (?1, ?2, ?3, ?4)",
+        params![g.role, g.pattern, g.actor, g.created_ms],
+    )
+    .map_err(|e| match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            StoreError::Conflict(format!(
+                "role '{}' has the grant '{}' already",
+                g.role, g.pattern
+            ))
+        }
+        e => e.into(),
+    })?;
+    bump_version(tx)
+}
+
+pub(super) fn remove_grant(
+    tx: &Transaction<'_>,
+    role: &str,
+    pattern: &str,
+) -> Result<bool, StoreError> {
+    let removed = tx.execute(
+        "DELETE FROM role_grants WHERE role = ?1 AND pattern = ?2",
+        params![role, pattern],
+    )? > 0;
+    if removed {
+        bump_version(tx)?;
+    }
+    Ok(removed)
+}
+
 #[async_trait]
 impl AdminStore for SqliteStore {
     async fn tenant(&self, name: &str) -> Result<Option<Tenant>, StoreError> {
@@ -182,6 +216,36 @@ impl AdminStore for SqliteStore {
     async fn revoke_admin_key(&self, id: &str, at_ms: i64) -> Result<bool, StoreError> {
         let id = id.to_string();
         self.call(|reply| Op::RevokeAdminKey(id, at_ms, reply))
+            .await
+    }
+
+    async fn grants(&self) -> Result<Vec<Grant>, StoreError> {
+        self.read(|c| {
+            query_all(
+                c,
+                "SELECT role, pattern, actor, created_ms FROM role_grants ORDER BY role, pattern",
+                [],
+                |row| {
+                    Ok(Grant {
+                        role: row.get(0)?,
+                        pattern: row.get(1)?,
+                        actor: row.get(2)?,
+                        created_ms: row.get(3)?,
+                    })
+                },
+            )
+        })
+        .await
+    }
+
+    async fn add_grant(&self, grant: Grant) -> Result<(), StoreError> {
+        self.call(|reply| Op::AddGrant(Box::new(grant), reply))
+            .await
+    }
+
+    async fn remove_grant(&self, role: &str, pattern: &str) -> Result<bool, StoreError> {
+        let (role, pattern) = (role.to_string(), pattern.to_string());
+        self.call(|reply| Op::RemoveGrant(role, pattern, reply))
             .await
     }
 }

@@ -111,7 +111,8 @@ pub(crate) const V5: &str = "
 ALTER TABLE replay ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';
 ";
 
-/// Tenants (disabled ones stop their keys) and the admin API's keys, kept apart from agent keys.
+/// Tenants (disabled ones stop their keys), the admin API's keys (kept apart from agent keys),
+/// and grants made through the admin API.
 pub(crate) const V6: &str = "
 CREATE TABLE IF NOT EXISTS tenants (
     name        TEXT PRIMARY KEY,
@@ -130,6 +131,13 @@ CREATE TABLE IF NOT EXISTS admin_keys (
     expires_ms INTEGER,
     revoked_ms INTEGER,
     tenant     TEXT
+);
+CREATE TABLE IF NOT EXISTS role_grants (
+    role       TEXT NOT NULL,
+    pattern    TEXT NOT NULL,
+    actor      TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    PRIMARY KEY (role, pattern)
 );
 ";
 

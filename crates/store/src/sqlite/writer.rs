@@ -9,8 +9,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::{admin, approvals, controls, limits, replay};
 use crate::ledger::encode;
 use crate::{
-    Appended, Approval, ApprovalBinding, Consumption, KillSwitch, LedgerHead, Pruned, QuotaOutcome,
-    Reservation, StoreError, StoredCheckpoint, Tenant, ToolPin,
+    Appended, Approval, ApprovalBinding, Consumption, Grant, KillSwitch, LedgerHead, Pruned,
+    QuotaOutcome, Reservation, StoreError, StoredCheckpoint, Tenant, ToolPin,
 };
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -26,6 +26,8 @@ pub(crate) enum Op {
     PutTenant(Box<Tenant>, Option<u64>, Reply<Tenant>),
     InsertAdminKey(Box<AdminKeyRecord>, Reply<()>),
     RevokeAdminKey(String, i64, Reply<bool>),
+    AddGrant(Box<Grant>, Reply<()>),
+    RemoveGrant(String, String, Reply<bool>),
     Probe(Reply<()>),
     SaveCheckpoint(StoredCheckpoint, Reply<()>),
     Prune(i64, Reply<Pruned>),
@@ -316,6 +318,10 @@ impl Writer {
             }
             Op::RevokeAdminKey(id, at, reply) => {
                 self.transact(reply, |tx| admin::revoke_admin_key(tx, &id, at))
+            }
+            Op::AddGrant(g, reply) => self.transact(reply, |tx| admin::add_grant(tx, &g)),
+            Op::RemoveGrant(role, pattern, reply) => {
+                self.transact(reply, |tx| admin::remove_grant(tx, &role, &pattern))
             }
             Op::SetPin(pin, reply) => self.transact(reply, |tx| controls::set_pin(tx, &pin)),
             Op::CreateApproval(a, reply) => self.transact(reply, |tx| approvals::create(tx, &a)),

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use portcullis_identity::{AdminKeyRecord, AdminRole};
-use portcullis_store::{Backend, StoreError, Tenant};
+use portcullis_store::{Backend, Grant, StoreError, Tenant};
 
 use super::{concurrently, key};
 
@@ -166,4 +166,52 @@ pub async fn admin_keys_are_kept_apart_and_revoked_once<B: Backend>(s: Arc<B>) {
         Some(5)
     );
     assert!(!s.revoke_admin_key("zzz", 5).await.unwrap());
+}
+
+fn grant(role: &str, pattern: &str) -> Grant {
+    Grant {
+        role: role.into(),
+        pattern: pattern.into(),
+        actor: "admin:k".into(),
+        created_ms: 7,
+    }
+}
+
+pub async fn grants_are_added_once_listed_by_role_and_removed<B: Backend>(s: Arc<B>) {
+    assert!(s.grants().await.unwrap().is_empty());
+    let v0 = s.controls_version().await.unwrap();
+    for (r, p) in [("reader", "demo.b"), ("agent", "x.*"), ("reader", "demo.a")] {
+        s.add_grant(grant(r, p)).await.unwrap();
+    }
+    let v1 = s.controls_version().await.unwrap();
+    assert!(v1 > v0, "a grant moves the controls version");
+    assert!(matches!(
+        s.add_grant(grant("reader", "demo.a")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let all: Vec<(String, String)> = s
+        .grants()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| (g.role, g.pattern))
+        .collect();
+    assert_eq!(
+        all,
+        [
+            ("agent".to_string(), "x.*".to_string()),
+            ("reader".to_string(), "demo.a".to_string()),
+            ("reader".to_string(), "demo.b".to_string())
+        ]
+    );
+    assert!(s.remove_grant("reader", "demo.a").await.unwrap());
+    let v2 = s.controls_version().await.unwrap();
+    assert!(v2 > v1);
+    assert!(!s.remove_grant("reader", "demo.a").await.unwrap());
+    assert_eq!(
+        s.controls_version().await.unwrap(),
+        v2,
+        "removing nothing moves nothing"
+    );
+    assert_eq!(s.grants().await.unwrap().len(), 2);
 }

@@ -54,6 +54,7 @@ macro_rules! contract_suite {
                 a_keys_tenant_state_is_read_with_the_key,
                 a_tenant_change_moves_the_controls_version,
                 admin_keys_are_kept_apart_and_revoked_once,
+                grants_are_added_once_listed_by_role_and_removed,
             }
             lifecycle {
                 probe_write_succeeds,

@@ -32,8 +32,11 @@ pub enum AdminCommand {
     /// The ledger: query records, one record with its proof, the checkpoint, an export.
     #[command(subcommand)]
     Ledger(remote::LedgerCommand),
-    /// The roles in force.
+    /// The roles in force: the file's allow patterns and the grants.
     Roles(Remote),
+    /// Grants: allow patterns added to a role without editing the config file.
+    #[command(subcommand)]
+    Grants(remote::GrantsCommand),
     /// Each upstream's state.
     Upstreams(Remote),
     /// The tool catalog with classes and pins.
@@ -55,6 +58,7 @@ pub fn run(cmd: AdminCommand) -> ExitCode {
         AdminCommand::Controls(c) => remote::controls(c),
         AdminCommand::Ledger(c) => remote::ledger(c),
         AdminCommand::Roles(r) => r.get("/admin/v1/roles"),
+        AdminCommand::Grants(c) => remote::grants(c),
         AdminCommand::Upstreams(r) => r.get("/admin/v1/upstreams"),
         AdminCommand::Catalog(r) => r.get("/admin/v1/catalog"),
         AdminCommand::EffectiveConfig(r) => r.get("/admin/v1/effective-config"),

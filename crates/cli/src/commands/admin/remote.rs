@@ -530,3 +530,48 @@ fn export(r: &Remote, path: &str, out: Option<PathBuf>) -> ExitCode {
         ExitCode::SUCCESS
     })
 }
+
+#[derive(Subcommand)]
+pub enum GrantsCommand {
+    /// Let ROLE use what PATTERN names (no write or destructive rights).
+    Add {
+        role: String,
+        pattern: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Remove a grant made with 'add'.
+    Remove {
+        role: String,
+        pattern: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+pub fn grants(c: GrantsCommand) -> ExitCode {
+    match c {
+        GrantsCommand::Add {
+            role,
+            pattern,
+            remote,
+        } => remote.call(
+            Method::POST,
+            &format!("/admin/v1/roles/{}/grants", segment(&role)),
+            Some(json!({"pattern": pattern})),
+        ),
+        GrantsCommand::Remove {
+            role,
+            pattern,
+            remote,
+        } => remote.call(
+            Method::DELETE,
+            &format!(
+                "/admin/v1/roles/{}/grants{}",
+                segment(&role),
+                query(&[("pattern", Some(pattern))])
+            ),
+            None,
+        ),
+    }
+}
