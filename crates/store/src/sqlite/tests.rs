@@ -260,6 +260,46 @@ async fn revocation_is_seen_by_another_store_on_the_same_file() {
 }
 
 #[tokio::test]
+async fn a_disabled_tenant_is_seen_by_another_store_on_the_same_file() {
+    use crate::{AdminStore, ControlStore, Tenant};
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(&dir);
+    let b = open(&dir);
+    let mut k = key("shared");
+    k.tenant = "acme".into();
+    a.insert_key(k).await.unwrap();
+    let t = Tenant {
+        name: "acme".into(),
+        description: String::new(),
+        disabled_ms: None,
+        created_ms: 1,
+        updated_ms: 1,
+        version: 0,
+    };
+    a.put_tenant(t.clone(), None).await.unwrap();
+    let before = b.controls_version().await.unwrap();
+    a.put_tenant(
+        Tenant {
+            disabled_ms: Some(9),
+            ..t
+        },
+        Some(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        b.find_key("shared")
+            .await
+            .unwrap()
+            .unwrap()
+            .tenant_disabled_ms,
+        Some(9),
+        "the next lookup in the other process sees it"
+    );
+    assert!(b.controls_version().await.unwrap() > before);
+}
+
+#[tokio::test]
 async fn queued_records_keep_their_order_and_close_commits_them() {
     let dir = tempfile::tempdir().unwrap();
     let head = {

@@ -78,3 +78,52 @@ async fn a_version_4_reservation_keeps_holding_after_the_migration() {
     );
     store.close().await;
 }
+
+#[tokio::test]
+async fn a_version_5_database_gains_tenants_admin_keys_and_grants_and_its_keys_still_work() {
+    use crate::{AdminStore, Tenant};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.db");
+    let conn = Connection::open(&path).unwrap();
+    for ddl in [schema::V1, schema::V2, schema::V3, schema::V4, schema::V5] {
+        conn.execute_batch(ddl).unwrap();
+    }
+    conn.pragma_update(None, "user_version", 5).unwrap();
+    conn.execute(
+        "INSERT INTO api_keys(id, tenant, agent, role, hash_hex, created_ms)
+         VALUES ('old', 'acme', 'a', 'reader', '00', 1)",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = open(&dir);
+    let key = store.find_key("old").await.unwrap().unwrap();
+    assert_eq!(
+        (key.tenant.as_str(), key.tenant_disabled_ms),
+        ("acme", None)
+    );
+    assert!(store.tenants().await.unwrap().is_empty());
+    assert!(store.list_admin_keys().await.unwrap().is_empty());
+    assert!(store.grants().await.unwrap().is_empty());
+    let t = Tenant {
+        name: "acme".into(),
+        description: String::new(),
+        disabled_ms: Some(3),
+        created_ms: 1,
+        updated_ms: 1,
+        version: 0,
+    };
+    store.put_tenant(t, None).await.unwrap();
+    assert_eq!(
+        store
+            .find_key("old")
+            .await
+            .unwrap()
+            .unwrap()
+            .tenant_disabled_ms,
+        Some(3),
+        "a key made before tenants existed is stopped by its tenant's row"
+    );
+    store.close().await;
+}
