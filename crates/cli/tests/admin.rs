@@ -1406,3 +1406,80 @@ async fn a_grant_made_through_the_api_takes_effect_on_the_next_call_and_survives
     let o = run_cli(&["admin", "grants", "remove", "reader", "demo.echo"], &env);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+#[tokio::test]
+async fn a_token_with_an_admin_role_claim_administers_and_one_without_is_refused() {
+    use portcullis_identity::test_keys::{TestKey, jwks};
+    let idp_key = TestKey::ec("ec-1");
+    let dir = tempfile::tempdir().unwrap();
+    let jwks_file = dir.path().join("jwks.json");
+    std::fs::write(&jwks_file, jwks(&[&idp_key]).to_string()).unwrap();
+    let extra = format!(
+        "[identity]\nresource = \"https://gw.test/mcp\"\n\n[[identity.oidc]]\nissuer = \"https://idp.test\"\njwks_file = \"{}\"\n\n[admin]\ntoken_roles = {{ admin = [\"pc-admin\"], auditor = [\"pc-audit\"] }}\n",
+        jwks_file.display()
+    );
+    let gw = Gateway::start(&demo_config("enforce", &extra));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let token = |sub: &str, roles: &[&str], exp: i64| {
+        idp_key.sign(&json!({
+            "iss": "https://idp.test", "aud": "https://gw.test/mcp", "sub": sub,
+            "tenant": "ops", "roles": roles, "iat": now - 10, "exp": exp,
+        }))
+    };
+    let ops = token("alice", &["agent", "pc-admin"], now + 300);
+    let me = get(&gw, "/admin/v1/whoami", &ops).await;
+    assert_eq!(me.status, 200, "{:?}", me.body);
+    assert_eq!(
+        (me.body["role"].as_str(), me.body["authMethod"].as_str()),
+        (Some("admin"), Some("oidc"))
+    );
+    let r = send(
+        &gw,
+        "POST",
+        "/admin/v1/tenants",
+        &ops,
+        json!({"name": "acme"}),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let rec = &get(&gw, "/admin/v1/ledger/records?kind=control", &ops)
+        .await
+        .body["records"][0];
+    assert_eq!(rec["facts"]["auth_method"], "oidc");
+    assert_eq!(rec["agent"], "admin:oidc:https://idp.test#alice");
+
+    let audit = token("bob", &["pc-audit"], now + 300);
+    assert_eq!(
+        get(&gw, "/admin/v1/ledger/records", &audit).await.status,
+        200
+    );
+    let r = get(&gw, "/admin/v1/tenants", &audit).await;
+    assert_eq!(
+        (r.status, r.error_code()),
+        (403, Some("admin_role_insufficient"))
+    );
+    let agent = token("bot", &["agent"], now + 300);
+    let r = get(&gw, "/admin/v1/whoami", &agent).await;
+    assert_eq!(
+        (r.status, r.error_code()),
+        (403, Some("admin_role_insufficient"))
+    );
+    let expired = token("alice", &["pc-admin"], now - 600);
+    let r = get(&gw, "/admin/v1/whoami", &expired).await;
+    assert_eq!(
+        (r.status, r.error_code()),
+        (401, Some("credential_expired"))
+    );
+    let forged = TestKey::ec("ec-1").sign(&json!({"iss": "https://idp.test", "aud": "https://gw.test/mcp", "sub": "eve", "roles": ["pc-admin"], "iat": now, "exp": now + 60}));
+    let r = get(&gw, "/admin/v1/whoami", &forged).await;
+    assert_eq!(r.status, 401, "a token signed by another key: {:?}", r.body);
+    // Admin keys still work beside tokens.
+    let key = admin_key(&gw, "auditor", &[]);
+    assert_eq!(
+        get(&gw, "/admin/v1/whoami", &key).await.body["authMethod"],
+        "admin_key"
+    );
+}

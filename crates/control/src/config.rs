@@ -67,6 +67,10 @@ pub struct Config {
 pub struct AdminConfig {
     /// `None` when the section is absent or `enabled = false`.
     pub listen: Option<SocketAddr>,
+    /// `token_roles`: which values of a trusted token's roles claim make its bearer an
+    /// administrator, as `(admin role, claim value)` pairs; empty: tokens are not accepted on
+    /// the admin API.
+    pub token_roles: Vec<(String, String)>,
 }
 
 /// The admin API's address when `[admin]` is present without `listen`.

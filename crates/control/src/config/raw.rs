@@ -31,6 +31,7 @@ pub(super) struct RawConfig {
 pub(super) struct RawAdmin {
     pub listen: Option<String>,
     pub enabled: Option<bool>,
+    pub token_roles: Option<BTreeMap<String, Vec<String>>>,
 }
 
 /// `[identity]`.

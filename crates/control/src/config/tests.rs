@@ -731,3 +731,30 @@ fn the_admin_api_is_on_with_its_section_on_loopback_9090_unless_told_otherwise()
         "--admin-listen turns it on"
     );
 }
+
+#[test]
+fn admin_token_roles_need_an_issuer_and_name_admin_roles() {
+    let issuer = "[identity]\nresource = \"https://gw/mcp\"\n[[identity.oidc]]\nissuer = \"https://idp\"\njwks_file = \"/k.json\"\n";
+    let c = load(&format!(
+        "{issuer}[admin]\ntoken_roles = {{ admin = [\"a\", \"b\"], auditor = [\"c\"] }}\n"
+    ))
+    .unwrap();
+    assert_eq!(c.admin.token_roles.len(), 3);
+    assert!(c.admin.token_roles.contains(&("admin".into(), "b".into())));
+    assert_eq!(
+        fields("[admin]\ntoken_roles = { admin = [\"a\"] }\n"),
+        ["admin.token_roles"]
+    );
+    assert_eq!(
+        fields(&format!(
+            "{issuer}[admin]\ntoken_roles = {{ root = [\"a\"] }}\n"
+        )),
+        ["admin.token_roles.root"]
+    );
+    assert_eq!(
+        fields(&format!(
+            "{issuer}[admin]\ntoken_roles = {{ admin = [\"\"] }}\n"
+        )),
+        ["admin.token_roles.admin[0]"]
+    );
+}

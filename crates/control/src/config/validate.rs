@@ -375,8 +375,33 @@ pub(super) fn validate(
                 );
             }
         }
+        let mut token_roles = Vec::new();
+        for (role, values) in a.token_roles.iter().flatten() {
+            if !["auditor", "approver", "admin"].contains(&role.as_str()) {
+                e.add(
+                    format!("admin.token_roles.{role}"),
+                    "must be auditor, approver or admin",
+                );
+            }
+            for (i, v) in values.iter().enumerate() {
+                if v.is_empty() || v.len() > 256 || v.chars().any(char::is_control) {
+                    e.add(
+                        format!("admin.token_roles.{role}[{i}]"),
+                        "must be 1-256 characters without control characters",
+                    );
+                }
+                token_roles.push((role.clone(), v.clone()));
+            }
+        }
+        if !token_roles.is_empty() && raw.identity.oidc.is_empty() {
+            e.add(
+                "admin.token_roles",
+                "needs at least one [[identity.oidc]] issuer whose tokens it reads",
+            );
+        }
         AdminConfig {
             listen: on.then_some(listen),
+            token_roles,
         }
     };
     if server.conformance_profile && !server.listen.ip().is_loopback() {

@@ -57,7 +57,7 @@ fn record(
 
 fn base_facts(c: &Call, object: &str) -> BTreeMap<String, String> {
     let mut facts = BTreeMap::new();
-    facts.insert("auth_method".to_string(), "admin_key".to_string());
+    facts.insert("auth_method".to_string(), c.admin.auth_method.to_string());
     facts.insert("admin_name".to_string(), c.admin.name.clone());
     facts.insert("admin_role".to_string(), c.admin.role.as_str().to_string());
     facts.insert("object".to_string(), object.to_string());

@@ -20,7 +20,10 @@ use crate::state::AppState;
 /// The administrator behind a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admin {
+    /// The admin key's id, or `oidc:<issuer>#<subject>` for a token.
     pub key_id: String,
+    /// `admin_key` or `oidc`.
+    pub auth_method: &'static str,
     pub name: String,
     pub role: AdminRole,
     /// An auditor key limited to one tenant's records.
@@ -78,6 +81,9 @@ pub async fn authenticate(st: &AppState, headers: &HeaderMap) -> Result<Admin, F
             "the admin API needs an admin key as 'Authorization: Bearer pca_…'",
         ));
     };
+    if portcullis_identity::jwt::looks_like_jwt(token) && !st.config.admin.token_roles.is_empty() {
+        return by_token(st, headers).await;
+    }
     if !token.starts_with(ADMIN_PREFIX) {
         return Err(invalid(if token.starts_with("pcl_") {
             agent_key
@@ -97,6 +103,7 @@ pub async fn authenticate(st: &AppState, headers: &HeaderMap) -> Result<Admin, F
     match record.check(&parsed, st.clock.now_ms()) {
         KeyStatus::Valid => Ok(Admin {
             key_id: record.id,
+            auth_method: "admin_key",
             name: record.name,
             role: record.role,
             tenant: record.tenant,
@@ -115,6 +122,38 @@ pub async fn authenticate(st: &AppState, headers: &HeaderMap) -> Result<Admin, F
     }
 }
 
+/// An administrator by a trusted issuer's token: the highest admin role whose configured claim
+/// values (`[admin] token_roles`) the token's roles claim holds. A valid token with none of them
+/// is refused (`admin_role_insufficient`).
+async fn by_token(st: &AppState, headers: &HeaderMap) -> Result<Admin, Failure> {
+    let tokens = st
+        .tokens
+        .as_ref()
+        .ok_or_else(|| invalid("no token issuer is trusted"))?;
+    let v = tokens.verified(headers, st.clock.now_ms()).await?;
+    let role = st
+        .config
+        .admin
+        .token_roles
+        .iter()
+        .filter(|(_, value)| v.roles.contains(value))
+        .filter_map(|(role, _)| AdminRole::parse(role))
+        .max()
+        .ok_or_else(|| {
+            Failure::new(
+                ErrorCode::AdminRoleInsufficient,
+                "the token is valid but carries no admin role ([admin] token_roles)",
+            )
+        })?;
+    Ok(Admin {
+        key_id: format!("oidc:{}#{}", v.issuer, v.subject),
+        auth_method: "oidc",
+        name: v.subject,
+        role,
+        tenant: None,
+    })
+}
+
 /// Who the admin key is.
 #[utoipa::path(operation_id = "whoami", get, path = "/admin/v1/whoami", tag = "admin",
     responses((status = 200, description = "The admin key's holder, role and tenant limit", body = super::openapi::WhoAmI)))]
@@ -122,6 +161,7 @@ pub async fn whoami(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Resp
     answer(st, &headers, AdminRole::Auditor, |c: Call| async move {
         Ok(Reply::ok(json!({
             "keyId": c.admin.key_id,
+            "authMethod": c.admin.auth_method,
             "name": c.admin.name,
             "role": c.admin.role.as_str(),
             "tenant": c.admin.tenant,

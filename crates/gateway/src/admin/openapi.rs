@@ -33,6 +33,8 @@ pub struct ErrorView {
 #[serde(rename_all = "camelCase")]
 pub struct WhoAmI {
     key_id: String,
+    /// admin_key or oidc
+    auth_method: String,
     name: String,
     /// auditor, approver or admin
     role: String,

@@ -311,6 +311,58 @@ impl Tokens {
         })
     }
 
+    /// The verified claims of the request's bearer token, for the admin API (which maps its
+    /// roles to admin roles itself).
+    pub async fn verified(&self, headers: &HeaderMap, now_ms: i64) -> Result<Verified, Failure> {
+        self.verify_bearer(headers, now_ms).await.map(|(_, v)| v)
+    }
+
+    /// Verify the request's bearer token against the trusted issuers: its issuer and claims.
+    async fn verify_bearer(
+        &self,
+        headers: &HeaderMap,
+        now_ms: i64,
+    ) -> Result<(&Issuer, Verified), Failure> {
+        let Some(token) = self.bearer(headers)? else {
+            return Err(self.refuse(
+                ErrorCode::InvalidCredentials,
+                "the bearer token is not a JWT".into(),
+                "invalid_token",
+            ));
+        };
+        let max = self
+            .issuers
+            .iter()
+            .map(|i| i.rules.max_token_bytes)
+            .max()
+            .unwrap_or(8192);
+        let claimed = jwt::claimed_issuer(token, max).map_err(|e| self.refusal(e))?;
+        let Some(issuer) = self.issuers.iter().find(|i| i.rules.issuer == claimed) else {
+            return Err(self.refusal(TokenError::UnknownIssuer));
+        };
+        let unavailable = || {
+            Failure::new(
+                ErrorCode::IdentityUnavailable,
+                "the keys of the token's issuer could not be fetched, so the token cannot be checked",
+            )
+        };
+        let now_s = now_ms.div_euclid(1000);
+        let keys = self.keys(issuer).await.ok_or_else(unavailable)?;
+        match jwt::verify(&issuer.rules, &keys, token, now_s) {
+            Err(TokenError::UnknownKey(_)) => {
+                // The issuer may have rotated its keys: fetch them again (rate-limited).
+                if let Err(e) = self.fetch(issuer, false).await {
+                    tracing::warn!(issuer = %issuer.rules.issuer, error = %e, "token keys could not be fetched again");
+                }
+                let keys = self.keys(issuer).await.ok_or_else(unavailable)?;
+                jwt::verify(&issuer.rules, &keys, token, now_s)
+            }
+            other => other,
+        }
+        .map_err(|e| self.refusal(e))
+        .map(|v| (issuer, v))
+    }
+
     fn refusal(&self, e: TokenError) -> Failure {
         match e {
             TokenError::Expired => {
@@ -353,43 +405,7 @@ impl Authenticator for Tokens {
         _line: &str,
         now_ms: i64,
     ) -> Result<Principal, Failure> {
-        let Some(token) = self.bearer(headers)? else {
-            return Err(self.refuse(
-                ErrorCode::InvalidCredentials,
-                "the bearer token is not a JWT".into(),
-                "invalid_token",
-            ));
-        };
-        let max = self
-            .issuers
-            .iter()
-            .map(|i| i.rules.max_token_bytes)
-            .max()
-            .unwrap_or(8192);
-        let claimed = jwt::claimed_issuer(token, max).map_err(|e| self.refusal(e))?;
-        let Some(issuer) = self.issuers.iter().find(|i| i.rules.issuer == claimed) else {
-            return Err(self.refusal(TokenError::UnknownIssuer));
-        };
-        let unavailable = || {
-            Failure::new(
-                ErrorCode::IdentityUnavailable,
-                "the keys of the token's issuer could not be fetched, so the token cannot be checked",
-            )
-        };
-        let now_s = now_ms.div_euclid(1000);
-        let keys = self.keys(issuer).await.ok_or_else(unavailable)?;
-        let verified = match jwt::verify(&issuer.rules, &keys, token, now_s) {
-            Err(TokenError::UnknownKey(_)) => {
-                // The issuer may have rotated its keys: fetch them again (rate-limited).
-                if let Err(e) = self.fetch(issuer, false).await {
-                    tracing::warn!(issuer = %issuer.rules.issuer, error = %e, "token keys could not be fetched again");
-                }
-                let keys = self.keys(issuer).await.ok_or_else(unavailable)?;
-                jwt::verify(&issuer.rules, &keys, token, now_s)
-            }
-            other => other,
-        }
-        .map_err(|e| self.refusal(e))?;
+        let (issuer, verified) = self.verify_bearer(headers, now_ms).await?;
         self.principal(issuer, verified)
     }
 }
