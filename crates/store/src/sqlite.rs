@@ -166,14 +166,11 @@ fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
         created_ms: row.get(5)?,
         expires_ms: row.get(6)?,
         revoked_ms: row.get(7)?,
-        tenant_disabled_ms: row.get(8)?,
+        tenant_disabled_ms: None,
     })
 }
 
-/// A key's columns and its tenant's `disabled_ms`, from `api_keys k LEFT JOIN tenants t`.
-const KEY_COLUMNS: &str = "k.id, k.tenant, k.agent, k.role, k.hash_hex, k.created_ms, k.expires_ms, \
-     k.revoked_ms, t.disabled_ms";
-const KEYS_WITH_TENANT: &str = "api_keys k LEFT JOIN tenants t ON t.name = k.tenant";
+const KEY_COLUMNS: &str = "id, tenant, agent, role, hash_hex, created_ms, expires_ms, revoked_ms";
 
 #[async_trait]
 impl LedgerStore for SqliteStore {
@@ -309,10 +306,19 @@ impl KeyStore for SqliteStore {
     async fn find_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
         let id = id.to_string();
         self.read(move |c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {KEY_COLUMNS} FROM {KEYS_WITH_TENANT} WHERE k.id = ?1"
-            ))?;
-            Ok(stmt.query_row([id], key_from_row).optional()?)
+            // Two point lookups rather than a join: each plan is fixed, so the statements stay
+            // prepared across calls.
+            let mut stmt =
+                c.prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"))?;
+            let Some(mut key) = stmt.query_row([id], key_from_row).optional()? else {
+                return Ok(None);
+            };
+            let mut tenant = c.prepare_cached("SELECT disabled_ms FROM tenants WHERE name = ?1")?;
+            key.tenant_disabled_ms = tenant
+                .query_row([&key.tenant], |r| r.get(0))
+                .optional()?
+                .flatten();
+            Ok(Some(key))
         })
         .await
     }
@@ -323,10 +329,16 @@ impl KeyStore for SqliteStore {
 
     async fn list_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
         self.read(|c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {KEY_COLUMNS} FROM {KEYS_WITH_TENANT} ORDER BY k.created_ms, k.id"
-            ))?;
-            let rows = stmt.query_map([], key_from_row)?;
+            let mut stmt = c.prepare_cached(
+                "SELECT k.id, k.tenant, k.agent, k.role, k.hash_hex, k.created_ms, k.expires_ms, \
+                 k.revoked_ms, t.disabled_ms FROM api_keys k LEFT JOIN tenants t ON t.name = k.tenant \
+                 ORDER BY k.created_ms, k.id",
+            )?;
+            let rows = stmt.query_map([], |row| {
+                let mut k = key_from_row(row)?;
+                k.tenant_disabled_ms = row.get(8)?;
+                Ok(k)
+            })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await
