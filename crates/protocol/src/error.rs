@@ -44,6 +44,8 @@ pub enum ErrorCode {
     RequestStateInvalid,
     RequestCancelled,
     // policy
+    InvalidArguments,
+    ToolQuarantined,
     UnknownTool,
     UnknownPrompt,
     UnknownResource,
@@ -124,6 +126,8 @@ impl ErrorCode {
         ErrorCode::InvalidMeta,
         ErrorCode::RequestStateInvalid,
         ErrorCode::RequestCancelled,
+        ErrorCode::InvalidArguments,
+        ErrorCode::ToolQuarantined,
         ErrorCode::UnknownTool,
         ErrorCode::UnknownPrompt,
         ErrorCode::UnknownResource,
@@ -200,6 +204,8 @@ impl ErrorCode {
             InvalidMeta => "invalid_meta",
             RequestStateInvalid => "request_state_invalid",
             RequestCancelled => "request_cancelled",
+            InvalidArguments => "invalid_arguments",
+            ToolQuarantined => "tool_quarantined",
             UnknownTool => "unknown_tool",
             UnknownPrompt => "unknown_prompt",
             UnknownResource => "unknown_resource",
@@ -280,8 +286,10 @@ impl ErrorCode {
             RateLimited | QuotaExceeded => 429,
             InvalidQuery => 400,
             NoCheckpoint => 404,
+            InvalidArguments => 400,
             UnknownTool | UnknownPrompt | UnknownResource | ToolNotAllowed | NotAllowed
-            | ReadOnlyMode | WriteNotPermitted | DestructiveDenied | PolicyError => 403,
+            | ToolQuarantined | ReadOnlyMode | WriteNotPermitted | DestructiveDenied
+            | PolicyError => 403,
             AuditUnavailable | UpstreamUnavailable | ShuttingDown | Overloaded
             | DecisionTimeout | Killed | CircuitOpen => 503,
             UpstreamTimeout => 504,
@@ -298,6 +306,7 @@ impl ErrorCode {
             InvalidRequest | BatchNotSupported | RepeatedHeader => -32600,
             MethodNotFound => -32601,
             InvalidParams
+            | InvalidArguments
             | UnknownTool
             | UnknownPrompt
             | UnknownResource
@@ -314,7 +323,7 @@ impl ErrorCode {
             | IdentityMismatch | TenantDisabled => -32001,
             SessionRequired | SessionNotFound | SessionForbidden => -32002,
             ToolNotAllowed | NotAllowed | ReadOnlyMode | WriteNotPermitted | DestructiveDenied
-            | PolicyError | DecisionTimeout => -32003,
+            | PolicyError | DecisionTimeout | ToolQuarantined => -32003,
             AuditUnavailable | NoCheckpoint => -32004,
             InvalidQuery => -32602,
             UpstreamTimeout
@@ -407,6 +416,12 @@ impl ErrorCode {
                 "The requestState is unknown, expired or not yours; send the original request again without it."
             }
             RequestCancelled => "The request was cancelled before it completed.",
+            InvalidArguments => {
+                "The arguments do not match the tool's input schema; error.data.errors names each place (JSON pointer) and rule at fault."
+            }
+            ToolQuarantined => {
+                "The tool is quarantined until an operator checks it (its definition cannot be used as it is); call tools/list for the tools you may use."
+            }
             UnknownTool => "Call tools/list to see the tools your role may use.",
             UnknownPrompt => "Call prompts/list to see the prompts your role may use.",
             UnknownResource => {

@@ -110,8 +110,25 @@ async fn handle(State(st): State<FaultState>, body: String) -> Response {
                 .insert("mcp-session-id", "fault-session".parse().unwrap());
             r
         }
-        "tools/list" => reply(json!({"tools": [ro("probe"), ro("wrong_id"), ro("garbage")]})),
+        "tools/list" => reply(json!({"tools": [
+            ro("probe"),
+            ro("wrong_id"),
+            ro("garbage"),
+            // Arguments are checked against this before the call can reach it.
+            {"name": "strict", "annotations": {"readOnlyHint": true}, "inputSchema": {
+                "type": "object",
+                "properties": {"n": {"type": "integer", "minimum": 1, "maximum": 10}},
+                "required": ["n"],
+                "additionalProperties": false
+            }},
+            // A schema that refers outside itself: never fetched, the tool quarantined.
+            {"name": "remote_ref", "annotations": {"readOnlyHint": true}, "inputSchema": {
+                "type": "object",
+                "properties": {"x": {"$ref": "http://127.0.0.1:9/schema.json"}}
+            }}
+        ]})),
         "tools/call" => match msg["params"]["name"].as_str().unwrap_or("") {
+            "strict" | "remote_ref" => reply(json!({"content": [{"type": "text", "text": "ran"}]})),
             "probe" => {
                 let n = count(None);
                 st.seen.lock().unwrap().push((cid, n));

@@ -18,6 +18,49 @@ use sha2::{Digest, Sha256};
 pub use listing::{Listing, fetch_listing};
 use uri::UriTemplate;
 
+/// What a tool's arguments are checked against: its `inputSchema`, compiled when the catalog is
+/// built (JSON Schema; the draft its `$schema` names, else 2020-12). References are resolved
+/// within the schema only: nothing is ever fetched.
+#[derive(Clone)]
+pub enum ArgumentSchema {
+    Compiled(Arc<jsonschema::Validator>),
+    /// The schema cannot be compiled (invalid, an unknown draft, a reference outside itself):
+    /// the tool is quarantined — hidden from lists, its calls refused.
+    Uncompilable(String),
+}
+
+impl std::fmt::Debug for ArgumentSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ArgumentSchema::Compiled(_) => f.write_str("Compiled"),
+            ArgumentSchema::Uncompilable(why) => write!(f, "Uncompilable({why})"),
+        }
+    }
+}
+
+impl ArgumentSchema {
+    /// Compile a tool's `inputSchema`; a tool without one takes any object.
+    pub fn compile(input_schema: Option<&Value>) -> ArgumentSchema {
+        let any_object = serde_json::json!({"type": "object"});
+        let schema = input_schema.unwrap_or(&any_object);
+        match jsonschema::options()
+            .should_validate_formats(false)
+            .build(schema)
+        {
+            Ok(v) => ArgumentSchema::Compiled(Arc::new(v)),
+            Err(e) => ArgumentSchema::Uncompilable(e.to_string()),
+        }
+    }
+
+    /// Why the tool is quarantined, if it is.
+    pub fn quarantined(&self) -> Option<&str> {
+        match self {
+            ArgumentSchema::Compiled(_) => None,
+            ArgumentSchema::Uncompilable(why) => Some(why),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ToolEntry {
     /// Namespaced name, as clients see it.
@@ -31,6 +74,8 @@ pub struct ToolEntry {
     pub pin: String,
     /// The definition clients see (namespaced name).
     pub definition: Value,
+    /// What its arguments are checked against.
+    pub arguments: ArgumentSchema,
 }
 
 #[derive(Debug, Clone)]
@@ -242,6 +287,7 @@ impl Catalog {
                     upstream_tool: name.to_string(),
                     class: policy.classify(&namespaced, tool.get("annotations")),
                     pin: pin(tool),
+                    arguments: ArgumentSchema::compile(tool.get("inputSchema")),
                     definition,
                 };
                 insert_unique(&mut c.tools, namespaced, entry, "tool", up, |e| &e.upstream)?;

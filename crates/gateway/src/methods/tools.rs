@@ -128,11 +128,12 @@ pub fn parse_params(
 }
 
 /// `tools/list`: the catalog as this principal may see it — the tools some call of which
-/// (a preview counts) it may make — nothing more.
+/// (a preview counts) it may make, quarantined ones left out — nothing more.
 pub fn list(st: &AppState, principal: &Principal) -> Value {
     let catalog = st.catalog();
     let tools: Vec<&Value> = catalog
         .entries()
+        .filter(|e| e.arguments.quarantined().is_none())
         .filter(|e| stages::permits(st, principal, Action::CallTool, &e.name, Some(e.class)))
         .map(|e| &e.definition)
         .collect();
