@@ -1326,7 +1326,7 @@ async fn a_grant_made_through_the_api_takes_effect_on_the_next_call_and_survives
         &reader,
         &sid,
         "demo.notes_write",
-        json!({"title": "t", "body": "b"}),
+        json!({"key": "k", "text": "t"}),
         None,
     )
     .await;

@@ -87,11 +87,12 @@ async fn a_count_argument_is_bounded_and_set_when_left_out() {
     assert_eq!(r.error_code(), Some("invalid_params"), "{:?}", r.body);
     assert_eq!(r.body["error"]["data"]["max"], 500);
     assert_eq!(r.body["error"]["data"]["argument"], "bytes");
+    // Not a whole number: the tool's own schema refuses it first.
     for bad in [json!("5"), json!(-1), json!(2.5), json!(null)] {
         let r = big(&gw, &key, &sid, json!({"bytes": bad})).await;
         assert_eq!(
             r.error_code(),
-            Some("invalid_params"),
+            Some("invalid_arguments"),
             "{bad}: {:?}",
             r.body
         );

@@ -115,6 +115,26 @@ fn check_schema(tool: &ToolEntry, arguments: &Value) -> Option<Failure> {
     )
 }
 
+/// `arguments` with the tool's `max_results` argument set to its bound, if the caller left it
+/// out and the schema declares it (what the gateway forwards); `None` if nothing is set.
+fn with_bound_set(st: &AppState, tool: &ToolEntry, arguments: &Value) -> Option<Value> {
+    let bound = st
+        .config
+        .tools
+        .iter()
+        .filter(|t| t.max_results.is_some())
+        .find(|t| t.matches(&tool.name))
+        .and_then(|t| t.max_results.as_ref())?;
+    let name = bound.argument.as_str();
+    if arguments.get(name).is_some() || !declares(&tool.definition, name) {
+        return None;
+    }
+    let mut set = arguments.clone();
+    set.as_object_mut()?
+        .insert(name.to_string(), json!(bound.max));
+    Some(set)
+}
+
 #[async_trait]
 impl Stage for Arguments {
     fn name(&self) -> &'static str {
@@ -128,8 +148,17 @@ impl Stage for Arguments {
         let Some(tool) = req.facts.resolved.as_ref().and_then(|r| r.tool.clone()) else {
             return Ok(Step::Continue);
         };
-        if let Some(refusal) = check_schema(&tool, req.arguments) {
-            return Ok(Step::Deny(refusal));
+        // A tool the caller may not even see is left to the policy stage, which refuses it as
+        // an absent one: a schema fault must not confirm that a hidden tool exists.
+        let visible = req.live(st).engines.allows(&req.policy_request(false));
+        if visible {
+            // Checked as it will be forwarded: with a `max_results` bound set where the
+            // caller left its argument out.
+            let forwarded = with_bound_set(st, &tool, req.arguments);
+            if let Some(refusal) = check_schema(&tool, forwarded.as_ref().unwrap_or(req.arguments))
+            {
+                return Ok(Step::Deny(refusal));
+            }
         }
         let Some(bound) = st
             .config
