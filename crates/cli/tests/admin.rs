@@ -1183,6 +1183,59 @@ async fn an_operator_manages_the_gateway_from_the_cli() {
         &[("PORTCULLIS_ADMIN_KEY", &key)],
     );
     assert_eq!(o.status.code(), Some(69));
+    // A URL that is not HTTP(S), and key files that are missing, empty or junk: usage errors.
+    let o = run_cli(
+        &["admin", "whoami", "--admin-url", "ftp://127.0.0.1:1"],
+        &[("PORTCULLIS_ADMIN_KEY", &key)],
+    );
+    assert_eq!(o.status.code(), Some(64));
+    let junk = gw.dir.path().join("junk.key");
+    for content in [String::new(), "x".repeat(10_000), "pca_\u{e9}".to_string()] {
+        std::fs::write(&junk, &content).unwrap();
+        let o = run_cli(
+            &[
+                "admin",
+                "whoami",
+                "--admin-url",
+                &gw.admin,
+                "--admin-key-file",
+                junk.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert_eq!(o.status.code(), Some(64), "{content:.20}");
+    }
+    let o = run_cli(
+        &[
+            "admin",
+            "whoami",
+            "--admin-url",
+            &gw.admin,
+            "--admin-key-file",
+            "/nonexistent/key",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(64));
+    // A well-formed key that is not an admin key is refused by the gateway, not the CLI.
+    std::fs::write(
+        &junk,
+        "pca_000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    )
+    .unwrap();
+    let o = run_cli(
+        &[
+            "admin",
+            "whoami",
+            "--admin-url",
+            &gw.admin,
+            "--admin-key-file",
+            junk.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("invalid_credentials"));
 }
 
 #[tokio::test]

@@ -158,6 +158,32 @@ pub fn open_store(
 }
 
 /// Create the data directory readable by its owner only.
+/// Where an export is written: standard output, or `path` created (or truncated) with mode 0600,
+/// buffered.
+pub fn private_sink(path: Option<&Path>) -> std::io::Result<Box<dyn std::io::Write>> {
+    let Some(path) = path else {
+        return Ok(Box::new(std::io::stdout().lock()));
+    };
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    Ok(Box::new(std::io::BufWriter::new(opts.open(path)?)))
+}
+
+/// Flush what [`private_sink`] wrote and, for a file, make it durable.
+pub fn finish_sink(mut sink: Box<dyn std::io::Write>, path: Option<&Path>) -> std::io::Result<()> {
+    sink.flush()?;
+    drop(sink);
+    match path {
+        Some(p) => std::fs::File::open(p)?.sync_all(),
+        None => Ok(()),
+    }
+}
+
 fn create_private_dir(dir: &Path) {
     if dir.as_os_str().is_empty() || dir.exists() {
         return;

@@ -492,20 +492,14 @@ fn export(r: &Remote, path: &str, out: Option<PathBuf>) -> ExitCode {
             let v = resp.json::<Value>().await.unwrap_or(Value::Null);
             return r.report(status, &v);
         }
-        let mut sink: Box<dyn Write> = match &out {
-            None => Box::new(std::io::stdout().lock()),
-            Some(p) => {
-                let mut opts = std::fs::OpenOptions::new();
-                opts.write(true).create(true).truncate(true);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::OpenOptionsExt;
-                    opts.mode(0o600);
-                }
-                match opts.open(p) {
-                    Ok(f) => Box::new(std::io::BufWriter::new(f)),
-                    Err(e) => return usage(format!("{}: {e}", p.display())),
-                }
+        let out = out.as_deref();
+        let mut sink = match crate::commands::private_sink(out) {
+            Ok(s) => s,
+            Err(e) => {
+                return usage(format!(
+                    "{}: {e}",
+                    out.map(|p| p.display().to_string()).unwrap_or_default()
+                ));
             }
         };
         loop {
@@ -523,7 +517,7 @@ fn export(r: &Remote, path: &str, out: Option<PathBuf>) -> ExitCode {
                 }
             }
         }
-        if let Err(e) = sink.flush() {
+        if let Err(e) = crate::commands::finish_sink(sink, out) {
             eprintln!("error: cannot write the export: {e}");
             return ExitCode::FAILURE;
         }

@@ -119,19 +119,8 @@ async fn write_export(
             e => Failed::Store(e.to_string()),
         })?;
     let io = |e: std::io::Error| Failed::Store(format!("cannot write the export: {e}"));
-    let mut sink: Box<dyn Write> = match out {
-        None => Box::new(std::io::stdout().lock()),
-        Some(path) => {
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                opts.mode(0o600);
-            }
-            Box::new(std::io::BufWriter::new(opts.open(path).map_err(io)?))
-        }
-    };
+    let out = out.map(PathBuf::as_path);
+    let mut sink = crate::commands::private_sink(out).map_err(io)?;
     while let Some(chunk) = export
         .next_chunk()
         .await
@@ -139,13 +128,7 @@ async fn write_export(
     {
         sink.write_all(&chunk).map_err(io)?;
     }
-    sink.flush().map_err(io)?;
-    drop(sink);
-    if let Some(path) = out {
-        std::fs::File::open(path)
-            .and_then(|f| f.sync_all())
-            .map_err(io)?;
-    }
+    crate::commands::finish_sink(sink, out).map_err(io)?;
     Ok(export.summary().clone())
 }
 

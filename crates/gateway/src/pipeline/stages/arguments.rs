@@ -11,6 +11,7 @@
 //! (so that the tool's own default cannot exceed it).
 
 use async_trait::async_trait;
+use portcullis_control::ResultsArgument;
 use portcullis_protocol::ErrorCode;
 use serde_json::{Value, json};
 
@@ -87,6 +88,9 @@ fn check_schema(tool: &ToolEntry, arguments: &Value) -> Option<Failure> {
     if let Err(why) = within_caps(arguments, MAX_DEPTH, MAX_NODES) {
         return Some(Failure::new(ErrorCode::InvalidArguments, why));
     }
+    if schema.is_valid(arguments) {
+        return None;
+    }
     let faults = faults(schema, arguments);
     if faults.is_empty() {
         return None;
@@ -115,16 +119,19 @@ fn check_schema(tool: &ToolEntry, arguments: &Value) -> Option<Failure> {
     )
 }
 
-/// `arguments` with the tool's `max_results` argument set to its bound, if the caller left it
-/// out and the schema declares it (what the gateway forwards); `None` if nothing is set.
-fn with_bound_set(st: &AppState, tool: &ToolEntry, arguments: &Value) -> Option<Value> {
-    let bound = st
-        .config
+/// The `max_results` bound of the first `[[tools]]` entry with one that names `tool`.
+fn bound_of<'c>(st: &'c AppState, tool: &ToolEntry) -> Option<&'c ResultsArgument> {
+    st.config
         .tools
         .iter()
         .filter(|t| t.max_results.is_some())
         .find(|t| t.matches(&tool.name))
-        .and_then(|t| t.max_results.as_ref())?;
+        .and_then(|t| t.max_results.as_ref())
+}
+
+/// `arguments` with `bound`'s argument set to its maximum, if the caller left it out and the
+/// schema declares it (what the gateway forwards); `None` if nothing is set.
+fn with_bound_set(bound: &ResultsArgument, tool: &ToolEntry, arguments: &Value) -> Option<Value> {
     let name = bound.argument.as_str();
     if arguments.get(name).is_some() || !declares(&tool.definition, name) {
         return None;
@@ -148,26 +155,30 @@ impl Stage for Arguments {
         let Some(tool) = req.facts.resolved.as_ref().and_then(|r| r.tool.clone()) else {
             return Ok(Step::Continue);
         };
-        // A tool the caller may not even see is left to the policy stage, which refuses it as
-        // an absent one: a schema fault must not confirm that a hidden tool exists.
-        let visible = req.live(st).engines.allows(&req.policy_request(false));
-        if visible {
-            // Checked as it will be forwarded: with a `max_results` bound set where the
-            // caller left its argument out.
-            let forwarded = with_bound_set(st, &tool, req.arguments);
-            if let Some(refusal) = check_schema(&tool, forwarded.as_ref().unwrap_or(req.arguments))
-            {
-                return Ok(Step::Deny(refusal));
+        let bound = bound_of(st, &tool);
+        // Checked as it will be forwarded: with the bound set where the caller left its
+        // argument out.
+        let forwarded = bound.and_then(|b| with_bound_set(b, &tool, req.arguments));
+        if let Some(refusal) = check_schema(&tool, forwarded.as_ref().unwrap_or(req.arguments)) {
+            // A tool the caller may not even see must not be confirmed by a schema fault. If
+            // the policy refuses the call, its stage does so (as for an absent tool, with the
+            // policy's reason in the ledger); if some engine would let it through unseen, it
+            // is refused here as absent, the true code kept in the ledger.
+            let live = req.live(st);
+            if !live.engines.allows(&req.policy_request(false)) {
+                if !live.engines.allows(&req.policy_request(req.live)) {
+                    return Ok(Step::Continue);
+                }
+                if let Some(absent) = super::resolve::absent_for(req) {
+                    req.facts
+                        .ledger
+                        .insert("arguments_code".into(), refusal.code.as_str().into());
+                    return Ok(Step::Deny(absent));
+                }
             }
+            return Ok(Step::Deny(refusal));
         }
-        let Some(bound) = st
-            .config
-            .tools
-            .iter()
-            .filter(|t| t.max_results.is_some())
-            .find(|t| t.matches(&tool.name))
-            .and_then(|t| t.max_results.as_ref())
-        else {
+        let Some(bound) = bound else {
             return Ok(Step::Continue);
         };
         let name = bound.argument.as_str();
@@ -290,6 +301,71 @@ mod tests {
         );
         let missing = check_schema(&t, &json!({})).unwrap();
         assert!(missing.reason.contains("required"), "{}", missing.reason);
+    }
+
+    /// Allows live calls, denies previews: a tool it hides can still be called live.
+    struct NoPreviews;
+
+    impl portcullis_policy::PolicyEngine for NoPreviews {
+        fn name(&self) -> &'static str {
+            "no-previews"
+        }
+        fn evaluate(
+            &self,
+            req: &portcullis_policy::PolicyRequest<'_>,
+        ) -> Result<portcullis_policy::Verdict, portcullis_policy::EngineError> {
+            Ok(if req.context.live {
+                portcullis_policy::Verdict::Allow
+            } else {
+                portcullis_policy::Verdict::Deny(ErrorCode::NotAllowed, "no previews".into())
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_hidden_tool_with_bad_arguments_is_refused_as_absent_never_forwarded() {
+        use std::sync::Arc;
+        let (st, _fx) = crate::testing::state();
+        let mut listing = crate::federation::Listing {
+            upstream: "demo".into(),
+            namespace: "demo".into(),
+            tools: vec![
+                json!({"name": "strict", "annotations": {"readOnlyHint": true},
+                "inputSchema": {"type": "object", "required": ["path"]}}),
+            ],
+            prompts: Vec::new(),
+            resources: Vec::new(),
+            templates: Vec::new(),
+        };
+        listing.tools[0]["inputSchema"]["properties"] = json!({"path": {"type": "string"}});
+        st.update_listings(vec![listing]).unwrap();
+        let policy = st.live().policy.clone();
+        let roles: Arc<dyn portcullis_policy::PolicyEngine> = Arc::new(policy.clone());
+        st.set_live(crate::state::Live {
+            file_policy: policy.clone(),
+            policy,
+            grants: Vec::new(),
+            unused_grants: Vec::new(),
+            engines: portcullis_policy::Engines::new(vec![roles, Arc::new(NoPreviews)]),
+            config_hash: String::new(),
+            generation: 1,
+        });
+        let st = Arc::new(st);
+        let admin = crate::testing::principal("admin");
+        let decided = crate::testing::decide(
+            &st,
+            &admin,
+            GovernedMethod::ToolsCall,
+            crate::pipeline::Requested::Tool("demo.strict"),
+            true,
+        )
+        .await;
+        match decided {
+            crate::pipeline::Decided::Answered(Err(f)) => {
+                assert_eq!(f.code, ErrorCode::UnknownTool, "{}", f.reason)
+            }
+            _ => panic!("invalid arguments to a hidden tool must not be forwarded"),
+        }
     }
 
     #[test]
